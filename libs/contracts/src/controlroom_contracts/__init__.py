@@ -1,0 +1,1 @@
+"""Control Room contracts: the REST bodies, events and commands every service shares."""

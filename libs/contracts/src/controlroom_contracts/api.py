@@ -1,0 +1,162 @@
+"""REST bodies of the public API (PRD FR-1, FR-3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Job types of the constitution (seed 002, section 4). Routing to executors is configuration.
+KNOWN_JOB_TYPES: tuple[str, ...] = (
+    "spark_etl",
+    "diagram_export",
+    "schema_migration",
+    "kb_catalog",
+    "code_validation",
+)
+
+MAX_CODE_FILES = 200
+MAX_PATH_LENGTH = 512
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._\-/]+$")
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    dispatched = "dispatched"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.completed, RunStatus.failed, RunStatus.cancelled)
+
+    @property
+    def rank(self) -> int:
+        """Position in the lifecycle; a run's status only ever moves to a higher rank."""
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {
+    RunStatus.queued: 0,
+    RunStatus.dispatched: 1,
+    RunStatus.running: 2,
+    RunStatus.completed: 3,
+    RunStatus.failed: 3,
+    RunStatus.cancelled: 3,
+}
+
+
+class FailureReason(StrEnum):
+    exit_code = "exit_code"
+    timeout = "timeout"
+    oom = "oom"
+    lost = "lost"
+    executor_error = "executor_error"
+    no_route = "no_route"
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobSpec(ApiModel):
+    text: str = Field(min_length=1, max_length=20_000, description="Natural-language description")
+    inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Declared inputs and outputs, e.g. source and target entity URIs",
+    )
+
+
+class CodeFile(ApiModel):
+    path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH)
+    content: str
+
+    @field_validator("path")
+    @classmethod
+    def _relative_without_parent(cls, value: str) -> str:
+        parts = value.split("/")
+        if value.startswith("/") or ".." in parts or "" in parts or "." in parts:
+            raise ValueError("must be a relative path without '..', '.' or empty segments")
+        if not _SAFE_PATH.match(value):
+            raise ValueError("may only contain letters, digits, '.', '_', '-' and '/'")
+        return value
+
+
+class CodeBundle(ApiModel):
+    files: list[CodeFile] = Field(min_length=1, max_length=MAX_CODE_FILES)
+    entrypoint: str | None = Field(
+        default=None, description="Path of the file to run; the first file when omitted"
+    )
+
+    def entrypoint_path(self) -> str:
+        return self.entrypoint or self.files[0].path
+
+    @field_validator("files")
+    @classmethod
+    def _unique_paths(cls, files: list[CodeFile]) -> list[CodeFile]:
+        paths = [f.path for f in files]
+        if len(set(paths)) != len(paths):
+            raise ValueError("file paths must be unique")
+        return files
+
+    @model_validator(mode="after")
+    def _entrypoint_is_a_file(self) -> CodeBundle:
+        if self.entrypoint is not None and self.entrypoint not in {f.path for f in self.files}:
+            raise ValueError(f"entrypoint {self.entrypoint!r} is not one of the code files")
+        return self
+
+
+class RepoRef(ApiModel):
+    url: str = Field(min_length=1, max_length=2048)
+    ref: str = Field(default="main", min_length=1, max_length=256)
+
+
+class Callbacks(ApiModel):
+    on_complete: AnyHttpUrl | None = None
+    on_fail: AnyHttpUrl | None = None
+    on_progress: AnyHttpUrl | None = None
+
+
+class JobRequest(ApiModel):
+    """The body of ``POST /api/v1/jobs/run``."""
+
+    job_type: Annotated[str, Field(min_length=1, max_length=64, examples=["spark_etl"])]
+    spec: JobSpec
+    code: CodeBundle
+    created_by: str = Field(min_length=1, max_length=256)
+    repo: RepoRef | None = None
+    callbacks: Callbacks | None = None
+
+
+class SubmitResponse(ApiModel):
+    run_id: UUID
+    status: Literal["queued"] = "queued"
+    created_at: datetime
+
+
+class RunView(ApiModel):
+    """The body of ``GET /api/v1/runs/{run_id}``."""
+
+    run_id: UUID
+    job_type: str
+    status: RunStatus
+    created_by: str
+    created_at: datetime
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    attempt: int
+    executor_kind: str | None = None
+    sandboxed: bool | None = Field(
+        default=None,
+        description="False when the run executed as a local process without a container",
+    )
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    error: str | None = None

@@ -1,0 +1,187 @@
+"""Every event of the run flow (ARCHITECTURE.md, "The flow"), past tense, one subject each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from controlroom_contracts import subjects
+from controlroom_contracts.api import FailureReason, JobRequest
+from controlroom_contracts.base import Event, RunMessage
+
+
+class JobSubmitted(RunMessage, Event):
+    """A job was accepted for execution; the run id is assigned by the submitter."""
+
+    subject: ClassVar[str] = subjects.JOB_SUBMITTED
+    event_type: Literal["job.submitted"] = "job.submitted"
+    job: JobRequest
+    submitted_by: str | None = Field(default=None, description="The token subject that submitted")
+
+
+class RunQueued(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_QUEUED
+    event_type: Literal["run.queued"] = "run.queued"
+    job_type: str
+    executor_kind: str
+
+
+class RunDispatched(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_DISPATCHED
+    event_type: Literal["run.dispatched"] = "run.dispatched"
+    attempt: int = Field(ge=1)
+    executor_kind: str
+
+
+class RunStarted(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_STARTED
+    event_type: Literal["run.started"] = "run.started"
+    attempt: int = Field(ge=1)
+    executor_kind: str
+    executor_id: str
+    sandboxed: bool
+
+
+class RunHeartbeat(RunMessage, Event):
+    """Liveness of a running attempt; a plain NATS message, not persisted."""
+
+    subject: ClassVar[str] = subjects.RUN_HEARTBEAT
+    event_type: Literal["run.heartbeat"] = "run.heartbeat"
+    attempt: int = Field(ge=1)
+    executor_id: str
+
+
+class RunProgress(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_PROGRESS
+    event_type: Literal["run.progress"] = "run.progress"
+    attempt: int = Field(ge=1)
+    percent: float | None = Field(default=None, ge=0, le=100)
+    message: str | None = None
+
+
+class RunLog(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_LOG
+    event_type: Literal["run.log"] = "run.log"
+    attempt: int = Field(ge=1)
+    stream: Literal["stdout", "stderr"]
+    lines: list[str]
+
+
+class ArtifactStored(RunMessage, Event):
+    subject: ClassVar[str] = subjects.ARTIFACT_STORED
+    event_type: Literal["run.artifact_stored"] = "run.artifact_stored"
+    attempt: int = Field(ge=1)
+    artifact_id: UUID
+    path: str
+    size_bytes: int = Field(ge=0)
+    checksum: str
+    content_type: str
+
+
+class RunCompleted(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_COMPLETED
+    event_type: Literal["run.completed"] = "run.completed"
+    attempt: int = Field(ge=1)
+    exit_code: int = 0
+    summary: str
+    finished_at: datetime
+
+
+class RunFailed(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_FAILED
+    event_type: Literal["run.failed"] = "run.failed"
+    attempt: int = Field(ge=0, description="0 when the run failed before any attempt started")
+    failure_reason: FailureReason
+    exit_code: int | None = None
+    error: str
+    finished_at: datetime
+
+
+class RunCancelled(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_CANCELLED
+    event_type: Literal["run.cancelled"] = "run.cancelled"
+    attempt: int = Field(ge=0)
+    reason: str
+    finished_at: datetime
+
+
+class CancelRequested(RunMessage, Event):
+    subject: ClassVar[str] = subjects.CANCEL_REQUESTED
+    event_type: Literal["run.cancel_requested"] = "run.cancel_requested"
+    requested_by: str
+
+
+class RunRetryScheduled(RunMessage, Event):
+    subject: ClassVar[str] = subjects.RUN_RETRY_SCHEDULED
+    event_type: Literal["run.retry_scheduled"] = "run.retry_scheduled"
+    failed_attempt: int = Field(ge=1)
+    next_attempt: int = Field(ge=2)
+    retry_at: datetime
+    reason: FailureReason
+
+
+class LineageRecorded(RunMessage, Event):
+    subject: ClassVar[str] = subjects.LINEAGE_RECORDED
+    event_type: Literal["lineage.recorded"] = "lineage.recorded"
+    edge_id: UUID
+    source_entity: str
+    target_entity: str
+
+
+class WebhookDelivered(RunMessage, Event):
+    subject: ClassVar[str] = subjects.WEBHOOK_DELIVERED
+    event_type: Literal["webhook.delivered"] = "webhook.delivered"
+    delivery_id: UUID
+    kind: Literal["on_complete", "on_fail", "on_progress"]
+    url: str
+    status_code: int
+    attempts: int = Field(ge=1)
+
+
+class WebhookFailed(RunMessage, Event):
+    subject: ClassVar[str] = subjects.WEBHOOK_FAILED
+    event_type: Literal["webhook.failed"] = "webhook.failed"
+    delivery_id: UUID
+    kind: Literal["on_complete", "on_fail", "on_progress"]
+    url: str
+    error: str
+    attempts: int = Field(ge=1)
+
+
+RUN_LIFECYCLE_EVENTS: tuple[type[RunMessage], ...] = (
+    RunQueued,
+    RunDispatched,
+    RunStarted,
+    RunProgress,
+    RunLog,
+    ArtifactStored,
+    RunCompleted,
+    RunFailed,
+    RunCancelled,
+    CancelRequested,
+    RunRetryScheduled,
+)
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    JobSubmitted,
+    RunQueued,
+    RunDispatched,
+    RunStarted,
+    RunHeartbeat,
+    RunProgress,
+    RunLog,
+    ArtifactStored,
+    RunCompleted,
+    RunFailed,
+    RunCancelled,
+    CancelRequested,
+    RunRetryScheduled,
+    LineageRecorded,
+    WebhookDelivered,
+    WebhookFailed,
+)
+
+EVENT_BY_SUBJECT: dict[str, type[Event]] = {e.subject: e for e in ALL_EVENTS}

@@ -1,0 +1,39 @@
+"""Request-reply queries between services (NATS request/response)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controlroom_contracts import subjects
+
+
+class LineageGraphQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: ClassVar[str] = subjects.LINEAGE_GRAPH_QUERY
+    tenant_id: str = Field(min_length=1)
+    entity: str = Field(min_length=1, max_length=512)
+    direction: Literal["upstream", "downstream", "both"] = "both"
+    depth: int = Field(default=1, ge=1, le=10)
+
+
+class LineageNode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    job_id: UUID = Field(description="The run that produced the edge (a submission is one job run)")
+    job_type: str | None = None
+    depth: int = Field(ge=1)
+
+
+class LineageGraph(BaseModel):
+    """PRD FR-6 shape: the entity, what feeds it and what it feeds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    upstream: list[LineageNode] = Field(default_factory=list)
+    downstream: list[LineageNode] = Field(default_factory=list)

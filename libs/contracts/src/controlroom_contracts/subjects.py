@@ -1,0 +1,56 @@
+"""Every NATS subject and JetStream stream name, written once.
+
+Events travel on ``controlroom.events.<entity>.<what_happened>`` inside the EVENTS stream;
+dispatch commands on ``controlroom.dispatch.<executor_kind>`` inside the DISPATCH work-queue
+stream; rejected messages on ``controlroom.deadletter.<consumer>`` inside DEADLETTER.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS_STREAM: Final = "CONTROLROOM_EVENTS"
+DISPATCH_STREAM: Final = "CONTROLROOM_DISPATCH"
+DEADLETTER_STREAM: Final = "CONTROLROOM_DEADLETTER"
+
+EVENTS_PREFIX: Final = "controlroom.events"
+DISPATCH_PREFIX: Final = "controlroom.dispatch"
+DEADLETTER_PREFIX: Final = "controlroom.deadletter"
+
+ALL_EVENTS: Final = f"{EVENTS_PREFIX}.>"
+ALL_DISPATCH: Final = f"{DISPATCH_PREFIX}.>"
+ALL_DEADLETTER: Final = f"{DEADLETTER_PREFIX}.>"
+
+JOB_SUBMITTED: Final = f"{EVENTS_PREFIX}.job.submitted"
+RUN_QUEUED: Final = f"{EVENTS_PREFIX}.run.queued"
+RUN_DISPATCHED: Final = f"{EVENTS_PREFIX}.run.dispatched"
+RUN_STARTED: Final = f"{EVENTS_PREFIX}.run.started"
+RUN_PROGRESS: Final = f"{EVENTS_PREFIX}.run.progress"
+RUN_LOG: Final = f"{EVENTS_PREFIX}.run.log"
+ARTIFACT_STORED: Final = f"{EVENTS_PREFIX}.run.artifact_stored"
+RUN_COMPLETED: Final = f"{EVENTS_PREFIX}.run.completed"
+RUN_FAILED: Final = f"{EVENTS_PREFIX}.run.failed"
+RUN_CANCELLED: Final = f"{EVENTS_PREFIX}.run.cancelled"
+RUN_RETRY_SCHEDULED: Final = f"{EVENTS_PREFIX}.run.retry_scheduled"
+CANCEL_REQUESTED: Final = f"{EVENTS_PREFIX}.run.cancel_requested"
+ALL_RUN_EVENTS: Final = f"{EVENTS_PREFIX}.run.>"
+LINEAGE_RECORDED: Final = f"{EVENTS_PREFIX}.lineage.recorded"
+WEBHOOK_DELIVERED: Final = f"{EVENTS_PREFIX}.webhook.delivered"
+WEBHOOK_FAILED: Final = f"{EVENTS_PREFIX}.webhook.failed"
+
+# Heartbeats are plain NATS messages, deliberately outside every stream: they are frequent,
+# only the latest one matters, and persisting them would cost a write per run every 5 s.
+RUN_HEARTBEAT: Final = "controlroom.heartbeat.run"
+
+# Request-reply queries answered by the service that owns the data.
+LINEAGE_GRAPH_QUERY: Final = "controlroom.rpc.lineage.graph"
+
+
+def dispatch_subject(executor_kind: str) -> str:
+    """The work-queue subject on which runs for one executor kind are dispatched."""
+    return f"{DISPATCH_PREFIX}.{executor_kind}"
+
+
+def deadletter_subject(consumer: str) -> str:
+    """Where a consumer puts the messages it can never process, with the reason."""
+    return f"{DEADLETTER_PREFIX}.{consumer}"

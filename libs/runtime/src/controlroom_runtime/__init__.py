@@ -1,0 +1,1 @@
+"""Plumbing shared by every Control Room service. Imported, never run."""

@@ -1,0 +1,126 @@
+"""Transactional outbox: an event row commits with the state change, then is published.
+
+Publishing right after commit keeps latency low; the relay re-publishes whatever a crash (or a
+NATS outage) left unsent. ``Nats-Msg-Id`` is the event id, so JetStream drops a duplicate
+publish inside the stream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from controlroom_runtime.tracing import inject_headers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: UUID
+    subject: str
+    payload: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Publisher(Protocol):
+    async def __call__(self, message: OutgoingMessage) -> None: ...
+
+
+def outgoing(message: BaseModel, *, message_id: UUID, subject: str) -> OutgoingMessage:
+    """Serialise a message with its dedup id and the current trace context in its headers."""
+    headers = inject_headers({"Nats-Msg-Id": str(message_id), "content-type": "application/json"})
+    return OutgoingMessage(message_id, subject, message.model_dump_json().encode(), headers)
+
+
+class Outbox:
+    def __init__(
+        self,
+        table: sa.Table,
+        sessions: async_sessionmaker[AsyncSession],
+        publisher: Publisher,
+        *,
+        on_published: Callable[[int], None] | None = None,
+    ) -> None:
+        self._table = table
+        self._sessions = sessions
+        self._publish = publisher
+        self._on_published = on_published or (lambda _n: None)
+
+    async def stage(self, session: AsyncSession, message: OutgoingMessage) -> None:
+        """Add the message inside the caller's transaction."""
+        await session.execute(
+            sa.insert(self._table).values(
+                id=message.id,
+                subject=message.subject,
+                payload=message.payload,
+                headers=message.headers,
+            )
+        )
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Publish committed messages in order and forget them; stop at the first failure."""
+        sent: list[UUID] = []
+        try:
+            for message in messages:
+                await self._publish(message)
+                sent.append(message.id)
+        except Exception:
+            # Not lost: the rows stay in the outbox and the relay retries them.
+            log.warning("outbox publish failed; relay will retry", exc_info=True)
+        if sent:
+            async with self._sessions.begin() as session:
+                await session.execute(sa.delete(self._table).where(self._table.c.id.in_(sent)))
+            self._on_published(len(sent))
+        return len(sent)
+
+    async def relay_once(self, *, older_than: timedelta, limit: int = 500) -> int:
+        """Publish rows older than ``older_than``; returns how many were published."""
+        t = self._table
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    sa.select(t.c.id, t.c.subject, t.c.payload, t.c.headers)
+                    .where(t.c.created_at < sa.func.now() - older_than)
+                    .order_by(t.c.created_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            sent: list[UUID] = []
+            try:
+                for row in rows:
+                    await self._publish(OutgoingMessage(row.id, row.subject, row.payload, row.headers))
+                    sent.append(row.id)
+            finally:
+                if sent:
+                    await session.execute(sa.delete(t).where(t.c.id.in_(sent)))
+        if sent:
+            log.info("outbox relay re-published events", extra={"count": len(sent)})
+            self._on_published(len(sent))
+        return len(sent)
+
+    async def run_relay(self, interval: float, stopping: asyncio.Event) -> None:
+        """Relay loop for a service's lifetime; it never dies on a passing error."""
+        older_than = timedelta(seconds=max(2.0, interval * 2))
+        while not stopping.is_set():
+            try:
+                await self.relay_once(older_than=older_than)
+            except Exception:
+                log.warning("outbox relay pass failed", exc_info=True)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+
+AfterCommit = Callable[[], Awaitable[None]]

@@ -1,0 +1,207 @@
+"""The life of one service process: database, migrations, broker, consumers, outbox relay.
+
+A service's ``app.py`` builds a :class:`ServiceRuntime`, registers its consumers, and hands it
+to :func:`service_app`, which wraps it in a FastAPI app with ``/healthz``, ``/readyz`` and
+``/metrics``. Everything is built in the lifespan; nothing at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from controlroom_contracts.base import Message
+from controlroom_runtime import db, migrations
+from controlroom_runtime.consumer import ConsumerSpec, handle_message
+from controlroom_runtime.health import health_router
+from controlroom_runtime.logs import configure_logging
+from controlroom_runtime.messaging_tables import inbox_table, outbox_table
+from controlroom_runtime.metrics import Metrics
+from controlroom_runtime.outbox import OutgoingMessage, Outbox
+from controlroom_runtime.settings import ServiceSettings
+from controlroom_runtime.streams import provision_streams
+from controlroom_runtime.tracing import configure_tracing
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+class ServiceRuntime:
+    """Shared plumbing of one running service. Build it, register consumers, then ``start``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: ServiceSettings,
+        metadata: sa.MetaData,
+        migrations_dir: Path,
+    ) -> None:
+        if metadata.schema is None:
+            raise ValueError("a service's metadata must name its schema")
+        self.name = name
+        self.settings = settings
+        self.schema: str = metadata.schema
+        self.migrations_dir = migrations_dir
+        tables = metadata.tables
+        outbox_key, inbox_key = f"{self.schema}.outbox", f"{self.schema}.inbox"
+        self.outbox_table = tables[outbox_key] if outbox_key in tables else outbox_table(metadata)
+        self.inbox_table = tables[inbox_key] if inbox_key in tables else inbox_table(metadata)
+        self.metrics = Metrics(name)
+        self.broker = NatsBroker(
+            settings.nats_url,
+            name=f"controlroom-{name}",
+            logger=logging.getLogger(f"faststream.{name}"),
+            # per-message lines go to DEBUG; our consumers log what happened themselves
+            log_level=logging.DEBUG,
+            graceful_timeout=10.0,
+            max_reconnect_attempts=-1,
+        )
+        self.engine: AsyncEngine = db.create_engine(
+            settings.database_url, pool_size=settings.db_pool_size
+        )
+        self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(self.engine)
+        self.outbox = Outbox(
+            self.outbox_table,
+            self.sessions,
+            self.publish_now,
+            on_published=lambda n: self.metrics.published.inc(n),
+        )
+        self._head = migrations.head_revision(migrations_dir)
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self._started = False
+
+    # -- wiring ---------------------------------------------------------------------------
+    def consume(self, spec: ConsumerSpec[M]) -> None:
+        """Register a durable pull consumer; it is created (idempotently) when the broker starts."""
+        subscriber = self.broker.subscriber(
+            spec.subjects[0],
+            stream=JStream(spec.stream, declare=False),
+            durable=spec.name,
+            config=spec.consumer_config(),
+            pull_sub=PullSub(batch_size=spec.batch_size, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+        )
+
+        async def on_message(msg: NatsMessage) -> None:
+            await handle_message(self, spec, self.inbox_table, msg)
+
+        subscriber(on_message)
+
+    def background(self, factory: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run ``factory(stopping)`` as a task for the life of the service."""
+        if self._started:
+            self._tasks.append(asyncio.create_task(self._guard(factory)))
+        else:
+            self._pending.append(factory)
+
+    async def _guard(self, factory: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        try:
+            await factory(self._stopping)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed", extra={"service": self.name})
+
+    # -- messaging ------------------------------------------------------------------------
+    async def publish_now(self, message: OutgoingMessage) -> None:
+        """Publish to JetStream and wait for the stream's ack (raises if not stored)."""
+        js = self.broker.connection.jetstream()
+        await js.publish(message.subject, message.payload, headers=message.headers, timeout=5.0)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        await migrations.upgrade(self.engine, self.migrations_dir, self.schema)
+        await self.broker.connect()
+        await provision_streams(self.broker.connection.jetstream())
+        await self.broker.start()
+        self._started = True
+        self._tasks.append(
+            asyncio.create_task(
+                self._guard(
+                    lambda stopping: self.outbox.run_relay(
+                        self.settings.outbox_relay_interval_seconds, stopping
+                    )
+                )
+            )
+        )
+        for factory in self._pending:
+            self._tasks.append(asyncio.create_task(self._guard(factory)))
+        self._pending.clear()
+        log.info("service started", extra={"service": self.name})
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.engine.dispose()
+        log.info("service stopped", extra={"service": self.name})
+
+    # -- readiness ------------------------------------------------------------------------
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state; the service is ready when every value is ``ok``."""
+        checks: dict[str, str] = {}
+        try:
+            connected = self.broker.connection.is_connected
+        except Exception:
+            connected = False
+        checks["nats"] = "ok" if connected else "unreachable"
+        try:
+            revision = await asyncio.wait_for(
+                migrations.current_revision(self.engine, self.schema), timeout=3.0
+            )
+            checks["postgres"] = "ok"
+            checks["migrations"] = "ok" if revision == self._head else f"at {revision}"
+        except Exception as exc:
+            checks["postgres"] = f"unreachable: {type(exc).__name__}"
+            checks["migrations"] = "unknown"
+        return checks
+
+
+def service_app(
+    name: str,
+    settings: ServiceSettings,
+    build: Callable[[], ServiceRuntime],
+    *,
+    title: str | None = None,
+    configure: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    """A FastAPI app whose lifespan builds the runtime with ``build``, starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(name, settings.log_level)
+        configure_tracing(f"controlroom-{name}")
+        runtime = build()
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title or f"Control Room {name}", lifespan=lifespan)
+    app.include_router(health_router())
+    if configure is not None:
+        configure(app)
+    return app

@@ -1,0 +1,51 @@
+"""One transaction: state changes plus the events they produce, published after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from controlroom_contracts.base import Message
+from controlroom_runtime.outbox import OutgoingMessage, Outbox, outgoing
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+        self.session = session
+        self._outbox = outbox
+        self.staged: list[OutgoingMessage] = []
+        self.after_commit: list[Callable[[], Awaitable[None]]] = []
+
+    async def emit(self, message: Message, *, subject: str | None = None) -> None:
+        """Stage a message in this transaction; it is published only if the transaction commits."""
+        await self.emit_model(message, message_id=message.event_id, subject=subject or message.subject)
+
+    async def emit_model(self, message: BaseModel, *, message_id: UUID, subject: str) -> None:
+        staged = outgoing(message, message_id=message_id, subject=subject)
+        await self._outbox.stage(self.session, staged)
+        self.staged.append(staged)
+
+    def on_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` after a successful commit (and after the publish)."""
+        self.after_commit.append(callback)
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessions: async_sessionmaker[AsyncSession], outbox: Outbox
+) -> AsyncIterator[UnitOfWork]:
+    async with sessions() as session:
+        async with session.begin():
+            uow = UnitOfWork(session, outbox)
+            yield uow
+    if uow.staged:
+        await outbox.publish(uow.staged)
+    for callback in uow.after_commit:
+        await callback()

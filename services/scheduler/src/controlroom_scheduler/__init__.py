@@ -1,0 +1,1 @@
+"""Scheduler: the authoritative run state machine; queues runs and dispatches them."""

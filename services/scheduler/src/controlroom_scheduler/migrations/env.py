@@ -1,0 +1,4 @@
+from controlroom_runtime.migrations import run_in_alembic_env
+from controlroom_scheduler.store import metadata
+
+run_in_alembic_env(metadata)

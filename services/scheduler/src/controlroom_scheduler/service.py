@@ -1,0 +1,132 @@
+"""The scheduler's use cases: accept a submission, dispatch it, apply executor reports."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from controlroom_contracts.api import FailureReason, RunStatus
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.commands import DispatchRun
+from controlroom_contracts.events import (
+    JobSubmitted,
+    RunCancelled,
+    RunCompleted,
+    RunDispatched,
+    RunFailed,
+    RunQueued,
+    RunStarted,
+)
+from controlroom_runtime.metrics import Metrics
+from controlroom_runtime.unit_of_work import UnitOfWork
+from controlroom_scheduler import store
+
+log = logging.getLogger(__name__)
+
+ExecutorReport = RunStarted | RunCompleted | RunFailed | RunCancelled
+
+
+class Scheduler:
+    def __init__(self, routes: Mapping[str, str], default_timeout: int, metrics: Metrics) -> None:
+        self._routes = dict(routes)
+        self._timeout = default_timeout
+        self._metrics = metrics
+
+    async def accept(self, uow: UnitOfWork, event: JobSubmitted) -> None:
+        """Queue a submitted run and dispatch its first attempt to the routed executor kind.
+
+        First cut: no caps or lanes yet, so a queued run is dispatched in the same transaction.
+        """
+        job_type = event.job.job_type
+        kind = self._routes.get(job_type)
+        if kind is None:
+            inserted = await store.insert_run(
+                uow.session,
+                run_id=event.run_id,
+                tenant_id=event.tenant_id,
+                job_type=job_type,
+                executor_kind=None,
+                status=RunStatus.failed,
+                attempt=0,
+            )
+            if inserted:
+                log.warning("no executor routed for job type", extra={"job_type": job_type})
+                await uow.emit(
+                    RunFailed(
+                        tenant_id=event.tenant_id,
+                        run_id=event.run_id,
+                        attempt=0,
+                        failure_reason=FailureReason.no_route,
+                        error=f"no executor kind is routed for job type {job_type!r}",
+                        finished_at=utc_now(),
+                    )
+                )
+            return
+        inserted = await store.insert_run(
+            uow.session,
+            run_id=event.run_id,
+            tenant_id=event.tenant_id,
+            job_type=job_type,
+            executor_kind=kind,
+            status=RunStatus.dispatched,
+            attempt=1,
+        )
+        if not inserted:
+            log.info("run already known; submission ignored")
+            return
+        await uow.emit(
+            RunQueued(
+                tenant_id=event.tenant_id, run_id=event.run_id, job_type=job_type, executor_kind=kind
+            )
+        )
+        await uow.emit(
+            RunDispatched(
+                tenant_id=event.tenant_id, run_id=event.run_id, attempt=1, executor_kind=kind
+            )
+        )
+        command = DispatchRun(
+            tenant_id=event.tenant_id,
+            run_id=event.run_id,
+            attempt=1,
+            executor_kind=kind,
+            job=event.job,
+            timeout_seconds=self._timeout,
+        )
+        await uow.emit(command, subject=command.dispatch_subject())
+        log.info("run dispatched", extra={"executor_kind": kind, "attempt": 1})
+
+    async def apply_report(self, uow: UnitOfWork, event: ExecutorReport) -> None:
+        """Apply an executor's report if it is a valid transition; otherwise ignore and count it."""
+        run = await store.get_run_for_update(uow.session, event.run_id, event.tenant_id)
+        if run is None:
+            self._ignore(event, "unknown run")
+            return
+        target = _target_status(event)
+        if run.status == target and run.attempt == event.attempt:
+            return  # the same fact again (e.g. our own RunFailed echoed back): nothing to do
+        if event.attempt != run.attempt:
+            await self._ignore_counted(uow, event, f"attempt {event.attempt} is not current ({run.attempt})")
+            return
+        if run.status.is_terminal or target.rank <= run.status.rank:
+            await self._ignore_counted(uow, event, f"{run.status.value} -> {target.value}")
+            return
+        await store.set_status(uow.session, event.run_id, target)
+        log.info("run status changed", extra={"from": run.status.value, "to": target.value})
+
+    async def _ignore_counted(self, uow: UnitOfWork, event: ExecutorReport, why: str) -> None:
+        await store.count_ignored(uow.session, event.run_id)
+        self._ignore(event, why)
+
+    def _ignore(self, event: ExecutorReport, why: str) -> None:
+        self._metrics.ignored_transitions(event.event_type).inc()
+        log.warning("invalid transition ignored", extra={"event_type": event.event_type, "why": why})
+
+
+def _target_status(event: ExecutorReport) -> RunStatus:
+    if isinstance(event, RunStarted):
+        return RunStatus.running
+    if isinstance(event, RunCompleted):
+        return RunStatus.completed
+    if isinstance(event, RunFailed):
+        return RunStatus.failed
+    return RunStatus.cancelled

@@ -1,0 +1,78 @@
+"""pytest fixtures: one real nats-server and one real Postgres per test session."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from controlroom_devstack.infra import NatsServer, Postgres
+from controlroom_devstack.tap import EventTap
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="controlroom-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_server(session_dir: Path) -> Iterator[NatsServer]:
+    server = NatsServer(session_dir / "nats", log_file=session_dir / "nats.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(session_dir: Path) -> Iterator[Postgres]:
+    server = Postgres(session_dir / "pg", durable=False, database="controlroom_test")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: Postgres) -> str:
+    """A fresh, empty database for one test: no state leaks between tests."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    return postgres_server.url(name)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run an app's lifespan (start the service in-process) for the duration of the block."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def nats_url(nats_server: NatsServer) -> str:
+    """The session's nats-server with every stream (and so every consumer) deleted first."""
+    import nats
+
+    client = await nats.connect(nats_server.url)
+    try:
+        js = client.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+    finally:
+        await client.close()
+    return nats_server.url
+
+
+@pytest.fixture
+async def event_tap(nats_url: str) -> AsyncIterator[EventTap]:
+    tap = EventTap(nats_url)
+    await tap.start()
+    yield tap
+    await tap.stop()
