@@ -9,6 +9,7 @@ a message whose handler keeps failing is retried with backoff and dead-lettered 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -54,6 +55,8 @@ class ConsumerSpec(Generic[M]):
     max_deliver: int = 10
     ack_wait_seconds: float = 60.0
     batch_size: int = 64
+    concurrency: int = 1
+    """Messages handled at once; above 1, ordering between messages is not kept."""
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -66,6 +69,12 @@ class ConsumerSpec(Generic[M]):
             filter_subjects=list(self.subjects),
             max_ack_pending=1000,
         )
+
+
+async def _keep_in_progress(msg: NatsMessage, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await msg.in_progress()
 
 
 def _retry_delay(delivered: int) -> float:
@@ -129,6 +138,8 @@ async def handle_message(
         ),
         log_context(run_id=run_id, tenant_id=event.tenant_id, event_id=event.event_id),
     ):
+        # A slow handler (an executor running a job) keeps the message from being redelivered.
+        keepalive = asyncio.create_task(_keep_in_progress(msg, spec.ack_wait_seconds / 3))
         try:
             async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
                 if await inbox.claim(uow.session, inbox_table, spec.name, event.event_id):
@@ -151,6 +162,8 @@ async def handle_message(
             )
             await msg.nack(delay=_retry_delay(delivered))
             return
+        finally:
+            keepalive.cancel()
         await msg.ack()
     runtime.metrics.consumed(spec.name, outcome).inc()
     runtime.metrics.handle_seconds(spec.name).observe(time.perf_counter() - started)

@@ -96,6 +96,7 @@ class ServiceRuntime:
             config=spec.consumer_config(),
             pull_sub=PullSub(batch_size=spec.batch_size, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
+            max_workers=spec.concurrency,
         )
 
         async def on_message(msg: NatsMessage) -> None:

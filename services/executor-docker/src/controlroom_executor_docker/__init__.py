@@ -1,1 +1,1 @@
-"""placeholder"""
+"""executor-docker: runs dispatched runs and reports started, completed or failed."""

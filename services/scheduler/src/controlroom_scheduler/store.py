@@ -11,8 +11,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlroom_contracts.api import RunStatus
+from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 
 metadata = sa.MetaData(schema="scheduler")
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
 
 runs = sa.Table(
     "runs",

@@ -1,0 +1,44 @@
+"""executor-docker's only wiring point."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from controlroom_executor_docker import handlers
+from controlroom_executor_docker.local_backend import LocalProcessBackend
+from controlroom_executor_docker.service import Executor
+from controlroom_executor_docker.settings import ExecutorDockerSettings
+from controlroom_executor_docker.store import metadata
+from controlroom_runtime.service import ServiceRuntime, service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
+    settings = settings or ExecutorDockerSettings()
+
+    def build() -> ServiceRuntime:
+        runtime = ServiceRuntime(
+            name="executor-docker", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
+        )
+        backend = LocalProcessBackend(
+            settings.workdir,
+            python=settings.python,
+            memory_limit_bytes=settings.memory_limit_bytes,
+            max_output_bytes=settings.max_output_bytes,
+            log_tail_bytes=settings.log_tail_bytes,
+            keep_workdirs=settings.keep_workdirs,
+        )
+        executor = Executor(backend, settings.executor_id, runtime.sessions, runtime.outbox)
+        handlers.register(runtime, executor, settings.capacity)
+
+        async def recover(_stopping: asyncio.Event) -> None:
+            await executor.fail_orphaned_attempts()
+
+        runtime.background(recover)
+        return runtime
+
+    return service_app("executor-docker", settings, build)

@@ -1,0 +1,191 @@
+"""Local-process backend: unsandboxed dev mode for machines without a container engine.
+
+Each attempt gets its own directory holding the job's code files at their relative paths, a
+clean environment, and rlimits on CPU time, memory, file size and open files. This is *not*
+isolation: every view of such a run says ``sandboxed: false``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+from collections import deque
+from pathlib import Path
+
+from controlroom_contracts.api import FailureReason
+from controlroom_executor_docker.backend import RunOutcome, RunSpec
+
+INTERPRETERS = {".py": "python", ".sh": "sh"}
+
+
+class UnsupportedEntrypoint(Exception):
+    """The entrypoint's extension has no interpreter here."""
+
+
+class LocalProcessBackend:
+    sandboxed = False
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        python: str,
+        memory_limit_bytes: int,
+        max_output_bytes: int,
+        log_tail_bytes: int,
+        keep_workdirs: bool = False,
+        kill_grace_seconds: float = 5.0,
+    ) -> None:
+        self._root = workdir.resolve()
+        self._python = python
+        self._memory = memory_limit_bytes
+        self._max_output = max_output_bytes
+        self._tail = log_tail_bytes
+        self._keep = keep_workdirs
+        self._grace = kill_grace_seconds
+
+    def attempt_dir(self, spec: RunSpec) -> Path:
+        return self._root / str(spec.run_id) / str(spec.attempt)
+
+    async def run(self, spec: RunSpec) -> RunOutcome:
+        base = self.attempt_dir(spec)
+        code_dir = base / "work"
+        try:
+            self._materialise(spec, code_dir)
+            command = self._command(spec.code.entrypoint_path())
+        except (UnsupportedEntrypoint, ValueError, OSError) as exc:
+            return RunOutcome(None, FailureReason.executor_error, str(exc))
+        try:
+            return await self._execute(spec, command, code_dir, base)
+        finally:
+            if not self._keep:
+                shutil.rmtree(code_dir, ignore_errors=True)
+
+    def _materialise(self, spec: RunSpec, code_dir: Path) -> None:
+        if code_dir.exists():  # a previous try of this same attempt (redelivery after a crash)
+            shutil.rmtree(code_dir)
+        code_dir.mkdir(parents=True)
+        for file in spec.code.files:
+            target = (code_dir / file.path).resolve()
+            # Contracts already refuse '..' and absolute paths; this is the last line of defence.
+            if not target.is_relative_to(code_dir.resolve()):
+                raise ValueError(f"code file path escapes the work directory: {file.path}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(file.content)
+
+    def _command(self, entrypoint: str) -> list[str]:
+        suffix = Path(entrypoint).suffix
+        if suffix == ".py":
+            # -E: ignore PYTHON* variables; -s: no user site-packages.
+            return [self._python, "-E", "-s", entrypoint]
+        if suffix == ".sh":
+            return ["/bin/sh", entrypoint]
+        raise UnsupportedEntrypoint(
+            f"entrypoint {entrypoint!r}: only .py and .sh files can run on this executor"
+        )
+
+    def _environment(self, spec: RunSpec, code_dir: Path) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(code_dir),
+            "TMPDIR": str(code_dir),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "CONTROLROOM_RUN_ID": str(spec.run_id),
+            "CONTROLROOM_ATTEMPT": str(spec.attempt),
+            "CONTROLROOM_JOB_TYPE": spec.job_type,
+        }
+        for key, value in spec.inputs.items():
+            name = "CONTROLROOM_INPUT_" + "".join(c if c.isalnum() else "_" for c in key).upper()
+            env[name] = value
+        return env
+
+    def _limits(self, cpu_seconds: int) -> None:
+        """Runs in the child between fork and exec."""
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+        resource.setrlimit(resource.RLIMIT_AS, (self._memory, self._memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self._max_output, self._max_output))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    async def _execute(
+        self, spec: RunSpec, command: list[str], code_dir: Path, base: Path
+    ) -> RunOutcome:
+        logs = base / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=code_dir,
+            env=self._environment(spec, code_dir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: a timeout kills the whole tree
+            preexec_fn=lambda: self._limits(spec.timeout_seconds + 1),
+        )
+        assert process.stdout is not None and process.stderr is not None
+        stdout_tail: deque[bytes] = deque()
+        stderr_tail: deque[bytes] = deque()
+        readers = asyncio.gather(
+            _pump(process.stdout, logs / "stdout.log", stdout_tail, self._tail),
+            _pump(process.stderr, logs / "stderr.log", stderr_tail, self._tail),
+        )
+        timed_out = False
+        try:
+            await asyncio.wait_for(process.wait(), timeout=spec.timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+            await self._terminate(process)
+        await readers
+        exit_code = process.returncode
+        stderr_text = b"".join(stderr_tail).decode(errors="replace")[-self._tail :]
+        stdout_text = b"".join(stdout_tail).decode(errors="replace")[-self._tail :]
+        if timed_out:
+            return RunOutcome(
+                exit_code, FailureReason.timeout,
+                f"timed out after {spec.timeout_seconds}s", stdout_text,
+            )
+        if exit_code == 0:
+            return RunOutcome(0, None, None, stdout_text)
+        if exit_code == -signal.SIGXCPU:  # RLIMIT_CPU: the job used its whole time budget
+            return RunOutcome(exit_code, FailureReason.timeout, "CPU time limit reached", stdout_text)
+        if "MemoryError" in stderr_text:
+            return RunOutcome(exit_code, FailureReason.oom, _describe(exit_code, stderr_text), stdout_text)
+        return RunOutcome(exit_code, FailureReason.exit_code, _describe(exit_code, stderr_text), stdout_text)
+
+    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM the process group, then SIGKILL after the grace period."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=self._grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+def _describe(exit_code: int | None, stderr_text: str) -> str:
+    head = f"exited with code {exit_code}"
+    if exit_code is not None and exit_code < 0:
+        head = f"killed by signal {signal.Signals(-exit_code).name}"
+    tail = stderr_text.strip()
+    return f"{head}: {tail}" if tail else head
+
+
+async def _pump(
+    stream: asyncio.StreamReader, path: Path, tail: deque[bytes], keep: int
+) -> None:
+    """Copy a child's output to its log file, keeping the last ``keep`` bytes in memory."""
+    kept = 0
+    with path.open("wb") as out:
+        while chunk := await stream.read(65536):
+            out.write(chunk)
+            tail.append(chunk)
+            kept += len(chunk)
+            while tail and kept - len(tail[0]) >= keep:
+                kept -= len(tail.popleft())
