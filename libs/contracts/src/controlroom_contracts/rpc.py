@@ -37,3 +37,11 @@ class LineageGraph(BaseModel):
     entity: str
     upstream: list[LineageNode] = Field(default_factory=list)
     downstream: list[LineageNode] = Field(default_factory=list)
+
+
+class RpcError(BaseModel):
+    """The reply when a query cannot be answered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: str

@@ -1,0 +1,42 @@
+"""``python -m controlroom_gateway`` serves the API; ``... token`` mints a development token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from controlroom_gateway.auth import Role, mint_token
+from controlroom_gateway.settings import GatewaySettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m controlroom_gateway")
+    commands = parser.add_subparsers(dest="command")
+    token = commands.add_parser("token", help="print a bearer token signed with CONTROLROOM_JWT_SECRET")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--role", choices=[r.name for r in Role], default="operator")
+    token.add_argument("--sub", default="developer")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
+    args = parser.parse_args(argv)
+
+    settings = GatewaySettings()  # type: ignore[call-arg]  # the secret comes from the environment
+    if args.command == "token":
+        print(
+            mint_token(
+                settings.jwt_secret.get_secret_value(),
+                tenant_id=args.tenant,
+                subject=args.sub,
+                role=args.role,
+                ttl_seconds=args.ttl,
+            )
+        )
+        return 0
+    from controlroom_gateway.app import create_app
+    from controlroom_runtime.serve import serve
+
+    serve("gateway", create_app(settings), settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

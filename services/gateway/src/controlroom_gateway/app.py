@@ -1,0 +1,47 @@
+"""The gateway's only wiring point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from controlroom_gateway import handlers
+from controlroom_gateway.body_limit import BodyLimitMiddleware
+from controlroom_gateway.errors import install_problem_handlers
+from controlroom_gateway.routes import router
+from controlroom_gateway.service import JobLimits
+from controlroom_gateway.settings import GatewaySettings
+from controlroom_gateway.store import metadata
+from controlroom_runtime.service import ServiceRuntime, service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+DESCRIPTION = """Submit jobs, follow their runs, query lineage.
+
+Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claims `tenant_id`,
+`sub`, `role`, `exp`). Errors are `application/problem+json` (RFC 9457)."""
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()  # type: ignore[call-arg]  # secret from env
+
+    def build() -> ServiceRuntime:
+        runtime = ServiceRuntime(
+            name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
+        )
+        handlers.register(runtime)
+        return runtime
+
+    def configure(app: FastAPI) -> None:
+        app.state.settings = settings
+        app.state.limits = JobLimits(
+            settings.job_types, settings.max_code_file_bytes, settings.max_code_total_bytes
+        )
+        app.description = DESCRIPTION
+        app.version = "1.0.0"
+        app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+        install_problem_handlers(app)
+        app.include_router(router)
+
+    return service_app("gateway", settings, build, title="Control Room API", configure=configure)

@@ -1,0 +1,60 @@
+"""FastAPI dependencies as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from controlroom_gateway.auth import InvalidToken, Principal, Role, decode_token
+from controlroom_gateway.errors import Forbidden, Unauthorized
+from controlroom_gateway.service import JobLimits
+from controlroom_gateway.settings import GatewaySettings
+from controlroom_runtime.service import ServiceRuntime
+
+_bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with tenant_id, sub, role, exp")
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+def _settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+def _limits(request: Request) -> JobLimits:
+    limits: JobLimits = request.app.state.limits
+    return limits
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
+SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
+LimitsDep = Annotated[JobLimits, Depends(_limits)]
+
+
+def _principal(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    try:
+        return decode_token(credentials.credentials, settings.jwt_secret.get_secret_value())
+    except InvalidToken as exc:
+        raise Unauthorized(f"invalid token: {exc}") from exc
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def _operator(principal: CurrentPrincipal) -> Principal:
+    if principal.role < Role.operator:
+        raise Forbidden(f"role {principal.role.name} may not submit jobs; operator required")
+    return principal
+
+
+CurrentOperator = Annotated[Principal, Depends(_operator)]

@@ -1,0 +1,86 @@
+"""Gateway errors and their mapping to RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from controlroom_runtime.problems import problem
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers with a problem document."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+
+class Unauthorized(GatewayError):
+    """No valid bearer token."""
+
+    status, title = 401, "Unauthorized"
+
+
+class Forbidden(GatewayError):
+    """The token's role may not do this."""
+
+    status, title = 403, "Forbidden"
+
+
+class RunNotFound(GatewayError):
+    """No run with this id for the caller's tenant (another tenant's run is not found too)."""
+
+    status, title = 404, "Run not found"
+
+
+class InvalidJob(GatewayError):
+    """The job is well formed but not acceptable (unknown job type, files too large, ...)."""
+
+    status, title = 422, "Invalid job"
+
+
+class UpstreamUnavailable(GatewayError):
+    """A service the gateway asked did not answer in time."""
+
+    status, title = 503, "Service unavailable"
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        response = problem(
+            exc.status, exc.title, exc.detail, instance=request.url.path, **exc.extensions
+        )
+        if headers:
+            response.headers.update(headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(422, "Invalid request", detail, instance=request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        title = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem(exc.status_code, title, detail, instance=request.url.path)

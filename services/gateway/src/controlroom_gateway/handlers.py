@@ -1,0 +1,51 @@
+"""The gateway's subscriber: every run event, into the read model."""
+
+from __future__ import annotations
+
+from controlroom_contracts import subjects
+from controlroom_contracts.base import Message
+from controlroom_contracts.events import (
+    JobSubmitted,
+    RunCancelled,
+    RunCompleted,
+    RunDispatched,
+    RunFailed,
+    RunQueued,
+    RunStarted,
+)
+from controlroom_gateway.service import project_run_event, project_submission
+from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.service import ServiceRuntime
+from controlroom_runtime.unit_of_work import UnitOfWork
+
+MODELS: dict[str, type[Message]] = {
+    subjects.JOB_SUBMITTED: JobSubmitted,
+    subjects.RUN_QUEUED: RunQueued,
+    subjects.RUN_DISPATCHED: RunDispatched,
+    subjects.RUN_STARTED: RunStarted,
+    subjects.RUN_COMPLETED: RunCompleted,
+    subjects.RUN_FAILED: RunFailed,
+    subjects.RUN_CANCELLED: RunCancelled,
+}
+
+
+async def _project(uow: UnitOfWork, event: Message) -> None:
+    if isinstance(event, JobSubmitted):
+        await project_submission(uow, event)
+    elif isinstance(
+        event, RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
+    ):
+        await project_run_event(uow, event)
+
+
+def register(runtime: ServiceRuntime) -> None:
+    # One consumer for all of them keeps a run's events in stream order.
+    runtime.consume(
+        ConsumerSpec[Message](
+            name="gateway-read-model",
+            stream=subjects.EVENTS_STREAM,
+            subjects=list(MODELS),
+            models=MODELS,
+            handler=_project,
+        )
+    )

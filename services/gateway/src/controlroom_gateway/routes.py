@@ -1,0 +1,94 @@
+"""The public REST API (PRD section 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+from nats.errors import NoRespondersError
+from pydantic import ValidationError
+
+from controlroom_contracts.api import JobRequest, RunView, SubmitResponse
+from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery, RpcError
+from controlroom_gateway import service, store
+from controlroom_gateway.deps import (
+    CurrentOperator,
+    CurrentPrincipal,
+    LimitsDep,
+    RuntimeDep,
+    SettingsDep,
+)
+from controlroom_gateway.errors import RunNotFound, UpstreamUnavailable
+from controlroom_runtime.unit_of_work import unit_of_work
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post(
+    "/jobs/run",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmitResponse,
+    tags=["jobs"],
+    summary="Submit a job; its run is queued",
+    responses={
+        401: PROBLEM | {"description": "Missing or invalid token"},
+        403: PROBLEM | {"description": "Role below operator"},
+        413: PROBLEM | {"description": "Body too large"},
+        422: PROBLEM | {"description": "Invalid job; `errors` names each field"},
+    },
+)
+async def submit_job(
+    job: JobRequest, principal: CurrentOperator, runtime: RuntimeDep, limits: LimitsDep
+) -> SubmitResponse:
+    limits.check(job)
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        event = await service.submit_job(uow, job, principal)
+    return SubmitResponse(run_id=event.run_id, created_at=event.occurred_at)
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunView,
+    tags=["runs"],
+    summary="A run's status, timestamps, exit code and error",
+    responses={401: PROBLEM, 404: PROBLEM | {"description": "No such run for this tenant"}},
+)
+async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunView:
+    async with runtime.sessions() as session:
+        view = await store.get_run(session, run_id, principal.tenant_id)
+    if view is None:
+        raise RunNotFound(f"run {run_id} not found")
+    return view
+
+
+@router.get(
+    "/lineage/graph",
+    response_model=LineageGraph,
+    tags=["lineage"],
+    summary="Upstream and downstream lineage of an entity (schema.table)",
+    responses={401: PROBLEM, 503: PROBLEM},
+)
+async def lineage_graph(
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    entity: Annotated[str, Query(min_length=1, max_length=512, examples=["schema.table"])],
+    direction: Literal["upstream", "downstream", "both"] = "both",
+    depth: Annotated[int, Query(ge=1, le=10)] = 1,
+) -> LineageGraph:
+    query = LineageGraphQuery(
+        tenant_id=principal.tenant_id, entity=entity, direction=direction, depth=depth
+    )
+    try:
+        response = await runtime.broker.request(
+            query.model_dump_json(), query.subject, timeout=settings.rpc_timeout_seconds
+        )
+    except (TimeoutError, NoRespondersError) as exc:
+        raise UpstreamUnavailable("the lineage service did not answer in time") from exc
+    try:
+        return LineageGraph.model_validate_json(response.body)
+    except ValidationError:
+        error = RpcError.model_validate_json(response.body)
+        raise UpstreamUnavailable(f"lineage query failed: {error.error}") from None

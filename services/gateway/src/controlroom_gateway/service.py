@@ -1,0 +1,149 @@
+"""Gateway use cases: accept a job, and keep the run read model in step with run events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from uuid import uuid4
+
+from controlroom_contracts.api import JobRequest, RunStatus
+from controlroom_contracts.events import (
+    JobSubmitted,
+    RunCancelled,
+    RunCompleted,
+    RunDispatched,
+    RunFailed,
+    RunQueued,
+    RunStarted,
+)
+from controlroom_gateway import store
+from controlroom_gateway.auth import Principal
+from controlroom_gateway.errors import InvalidJob
+from controlroom_runtime.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
+
+
+class JobLimits:
+    def __init__(self, job_types: Sequence[str], max_file_bytes: int, max_total_bytes: int):
+        self.job_types = frozenset(job_types)
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+
+    def check(self, job: JobRequest) -> None:
+        """Refuse what the schema alone cannot: unknown job types, oversized code."""
+        if job.job_type not in self.job_types:
+            raise InvalidJob(
+                f"unknown job_type {job.job_type!r}",
+                errors=[
+                    {
+                        "field": "body.job_type",
+                        "message": f"must be one of {sorted(self.job_types)}",
+                        "type": "unknown_job_type",
+                    }
+                ],
+            )
+        total = 0
+        for index, file in enumerate(job.code.files):
+            size = len(file.content.encode())
+            total += size
+            if size > self.max_file_bytes:
+                raise InvalidJob(
+                    f"code file {file.path!r} is {size} bytes; the limit is {self.max_file_bytes}",
+                    errors=[
+                        {
+                            "field": f"body.code.files.{index}.content",
+                            "message": f"larger than {self.max_file_bytes} bytes",
+                            "type": "too_large",
+                        }
+                    ],
+                )
+        if total > self.max_total_bytes:
+            raise InvalidJob(
+                f"code files total {total} bytes; the limit is {self.max_total_bytes}",
+                errors=[{"field": "body.code.files", "message": "too large", "type": "too_large"}],
+            )
+
+
+async def submit_job(uow: UnitOfWork, job: JobRequest, principal: Principal) -> JobSubmitted:
+    """Record the run as queued and emit JobSubmitted in the same transaction."""
+    event = JobSubmitted(
+        tenant_id=principal.tenant_id, run_id=uuid4(), job=job, submitted_by=principal.subject
+    )
+    await store.insert_run(
+        uow.session,
+        run_id=event.run_id,
+        tenant_id=event.tenant_id,
+        job_type=job.job_type,
+        created_by=job.created_by,
+        submitted_by=principal.subject,
+        inputs=dict(job.spec.inputs),
+        created_at=event.occurred_at,
+    )
+    await uow.emit(event)
+    log.info("job submitted", extra={"run_id": str(event.run_id), "job_type": job.job_type})
+    return event
+
+
+async def project_submission(uow: UnitOfWork, event: JobSubmitted) -> None:
+    """A JobSubmitted published straight to NATS by an internal system becomes a run here too."""
+    await store.insert_run(
+        uow.session,
+        run_id=event.run_id,
+        tenant_id=event.tenant_id,
+        job_type=event.job.job_type,
+        created_by=event.job.created_by,
+        submitted_by=event.submitted_by,
+        inputs=dict(event.job.spec.inputs),
+        created_at=event.occurred_at,
+    )
+
+
+async def project_run_event(uow: UnitOfWork, event: RunEvent) -> None:
+    """Reflect the run's progress. Status only moves forward; older attempts change nothing."""
+    row = await store.lock_run(uow.session, event.run_id, event.tenant_id)
+    if row is None:
+        log.warning("event for an unknown run ignored", extra={"event_type": event.event_type})
+        return
+    current = RunStatus(row.status)
+    attempt = getattr(event, "attempt", row.attempt)
+    if attempt < row.attempt:
+        return  # fencing: an older attempt's report changes nothing
+    changes: dict[str, Any] = {}
+    target = current
+    if isinstance(event, RunQueued):
+        target = RunStatus.queued
+        changes |= {"queued_at": event.occurred_at, "executor_kind": event.executor_kind}
+    elif isinstance(event, RunDispatched):
+        target = RunStatus.dispatched
+        changes |= {"executor_kind": event.executor_kind}
+    elif isinstance(event, RunStarted):
+        target = RunStatus.running
+        changes |= {"started_at": event.occurred_at, "sandboxed": event.sandboxed}
+    elif isinstance(event, RunCompleted):
+        target = RunStatus.completed
+        changes |= {"completed_at": event.finished_at, "exit_code": event.exit_code}
+    elif isinstance(event, RunFailed):
+        target = RunStatus.failed
+        changes |= {
+            "completed_at": event.finished_at,
+            "exit_code": event.exit_code,
+            "failure_reason": event.failure_reason.value,
+            "error": event.error,
+        }
+    elif isinstance(event, RunCancelled):
+        target = RunStatus.cancelled
+        changes |= {"completed_at": event.finished_at, "error": event.reason}
+    if current.is_terminal or target.rank < current.rank:
+        # Late but still informative (RunStarted after RunCompleted): fill what is missing only.
+        changes = {k: v for k, v in changes.items() if row._mapping[k] is None}
+    else:
+        changes["status"] = target.value
+    if attempt > row.attempt:
+        changes["attempt"] = attempt
+    if changes:
+        await store.update_run(uow.session, event.run_id, **changes)
+

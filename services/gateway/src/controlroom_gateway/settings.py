@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from controlroom_contracts.api import KNOWN_JOB_TYPES
+from controlroom_runtime.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    service_key: ClassVar[str] = "GATEWAY"
+
+    port: int = 8789
+    jwt_secret: SecretStr = Field(description="HS256 secret for bearer tokens (required)")
+    token_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    job_types: list[str] = Field(default_factory=lambda: list(KNOWN_JOB_TYPES))
+    max_body_bytes: int = Field(default=1 << 20, description="Largest request body accepted")
+    max_code_file_bytes: int = Field(default=256 << 10, description="Largest single code file")
+    max_code_total_bytes: int = Field(default=768 << 10, description="All code files together")
+    rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _non_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("CONTROLROOM_JWT_SECRET must not be empty")
+        return value

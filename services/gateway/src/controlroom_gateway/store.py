@@ -1,0 +1,110 @@
+"""The gateway's read model of runs, fed by run events, always filtered by tenant."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlroom_contracts.api import RunStatus, RunView
+from controlroom_runtime.messaging_tables import inbox_table, outbox_table
+
+metadata = sa.MetaData(schema="gateway")
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("job_type", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("submitted_by", sa.Text, nullable=True),
+    sa.Column("inputs", JSONB, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("executor_kind", sa.Text, nullable=True),
+    sa.Column("sandboxed", sa.Boolean, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_runs_tenant_created", "tenant_id", "created_at"),
+)
+
+
+async def insert_run(
+    session: AsyncSession,
+    *,
+    run_id: UUID,
+    tenant_id: str,
+    job_type: str,
+    created_by: str,
+    submitted_by: str | None,
+    inputs: dict[str, str],
+    created_at: datetime,
+) -> bool:
+    result = await session.execute(
+        insert(runs)
+        .values(
+            run_id=run_id,
+            tenant_id=tenant_id,
+            job_type=job_type,
+            status=RunStatus.queued.value,
+            created_by=created_by,
+            submitted_by=submitted_by,
+            inputs=inputs,
+            created_at=created_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(runs.c.run_id)
+    )
+    return result.first() is not None
+
+
+async def lock_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> sa.Row[Any] | None:
+    return (
+        await session.execute(
+            sa.select(runs)
+            .where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def update_run(session: AsyncSession, run_id: UUID, **values: Any) -> None:
+    await session.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
+
+
+async def get_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunView | None:
+    row = (
+        await session.execute(
+            sa.select(runs).where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RunView(
+        run_id=row.run_id,
+        job_type=row.job_type,
+        status=RunStatus(row.status),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        attempt=row.attempt,
+        executor_kind=row.executor_kind,
+        sandboxed=row.sandboxed,
+        exit_code=row.exit_code,
+        failure_reason=row.failure_reason,
+        error=row.error,
+    )

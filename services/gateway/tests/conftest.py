@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from controlroom_devstack.pytest_plugin import running
+from controlroom_gateway.app import create_app
+from controlroom_gateway.auth import mint_token
+from controlroom_gateway.settings import GatewaySettings
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+@pytest.fixture
+def settings(nats_url: str, database_url: str) -> GatewaySettings:
+    return GatewaySettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        jwt_secret=SECRET,  # type: ignore[arg-type]
+        max_body_bytes=64 * 1024,
+        max_code_file_bytes=16 * 1024,
+        max_code_total_bytes=32 * 1024,
+    )
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def _token(tenant: str = "acme", role: str = "operator", ttl: int = 600) -> str:
+        return mint_token(SECRET, tenant_id=tenant, subject="tester", role=role, ttl_seconds=ttl)
+
+    return _token
+
+
+@pytest.fixture
+async def client(settings: GatewaySettings, token: Callable[..., str]) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://gateway",
+            headers={"Authorization": f"Bearer {token()}"},
+        ) as http:
+            yield http

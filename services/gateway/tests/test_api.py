@@ -1,0 +1,195 @@
+"""The gateway's REST API against a real nats-server and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+
+from controlroom_contracts import subjects
+from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
+from controlroom_devstack.tap import EventTap
+
+PROBLEM = "application/problem+json"
+
+
+def job(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_type": "spark_etl",
+        "spec": {"text": "copy", "inputs": {"source": "raw.a", "target": "gold.a"}},
+        "code": {"files": [{"path": "jobs/etl.py", "content": "print('hi')"}]},
+        "created_by": "continue-ide-plugin",
+        "callbacks": {"on_complete": "http://127.0.0.1:9/done"},
+    }
+    body.update(overrides)
+    return body
+
+
+async def _eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached before the deadline")
+        await asyncio.sleep(0.05)
+
+
+async def test_submit_queues_the_run_and_publishes_job_submitted(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    response = await client.post("/api/v1/jobs/run", json=job())
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "queued"
+    run_id = body["run_id"]
+    seen = await event_tap.wait_for(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == run_id)
+    assert seen.data["tenant_id"] == "acme"
+    assert seen.data["submitted_by"] == "tester"
+    assert seen.headers["Nats-Msg-Id"] == seen.data["event_id"]
+    assert "traceparent" in seen.headers
+    view = (await client.get(f"/api/v1/runs/{run_id}")).json()
+    assert view["status"] == "queued" and view["job_type"] == "spark_etl"
+
+
+async def test_run_events_move_the_read_model_forward_only(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    run_id = UUID((await client.post("/api/v1/jobs/run", json=job())).json()["run_id"])
+    done = RunCompleted(
+        tenant_id="acme", run_id=run_id, attempt=1, summary="ok", finished_at=utc_now()
+    )
+    started = RunStarted(
+        tenant_id="acme", run_id=run_id, attempt=1, executor_kind="docker",
+        executor_id="e1", sandboxed=False,
+    )
+    # Completed first, started late: the run must stay completed and still learn started_at.
+    await event_tap.publish(done.subject, done.model_dump_json().encode())
+    await event_tap.publish(started.subject, started.model_dump_json().encode())
+
+    async def view() -> dict[str, Any] | None:
+        data: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
+        return data if data["started_at"] and data["status"] == "completed" else None
+
+    data = await _eventually(view)
+    assert data["exit_code"] == 0 and data["sandboxed"] is False and data["attempt"] == 1
+
+
+async def test_internal_job_submitted_becomes_a_visible_run(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    event = JobSubmitted(
+        tenant_id="acme",
+        run_id=uuid4(),
+        job=JobRequest(
+            job_type="kb_catalog",
+            spec=JobSpec(text="catalog"),
+            code=CodeBundle(files=[CodeFile(path="c.py", content="")]),
+            created_by="n8n",
+        ),
+    )
+    await event_tap.publish(event.subject, event.model_dump_json().encode())
+
+    async def visible() -> bool:
+        return (await client.get(f"/api/v1/runs/{event.run_id}")).status_code == 200
+
+    await _eventually(visible)
+
+
+async def test_missing_or_bad_token_is_401_problem(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    no_token = await client.get(f"/api/v1/runs/{uuid4()}", headers={"Authorization": ""})
+    assert no_token.status_code == 401
+    assert no_token.headers["content-type"] == PROBLEM
+    assert no_token.headers["www-authenticate"] == "Bearer"
+    forged = token() + "x"
+    bad = await client.get(f"/api/v1/runs/{uuid4()}", headers={"Authorization": f"Bearer {forged}"})
+    assert bad.status_code == 401 and bad.json()["title"] == "Unauthorized"
+    expired = await client.post(
+        "/api/v1/jobs/run", json=job(), headers={"Authorization": f"Bearer {token(ttl=-60)}"}
+    )
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+async def test_viewer_cannot_submit(client: httpx.AsyncClient, token: Callable[..., str]) -> None:
+    response = await client.post(
+        "/api/v1/jobs/run", json=job(), headers={"Authorization": f"Bearer {token(role='viewer')}"}
+    )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_malformed_body_is_422_naming_the_field_and_nothing_is_queued(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    missing = await client.post("/api/v1/jobs/run", json=job(spec={"inputs": {}}))
+    assert missing.status_code == 422
+    assert missing.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in missing.json()["errors"]] == ["body.spec.text"]
+    traversal = await client.post(
+        "/api/v1/jobs/run", json=job(code={"files": [{"path": "../x.py", "content": ""}]})
+    )
+    assert traversal.status_code == 422
+    assert traversal.json()["errors"][0]["field"] == "body.code.files.0.path"
+    not_json = await client.post(
+        "/api/v1/jobs/run", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422
+    unknown = await client.post("/api/v1/jobs/run", json=job(job_type="mine_bitcoin"))
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "body.job_type"
+    too_big_file = await client.post(
+        "/api/v1/jobs/run",
+        json=job(code={"files": [{"path": "a.py", "content": "#" * (17 * 1024)}]}),
+    )
+    assert too_big_file.status_code == 422
+    # A good submission afterwards is the first and only JobSubmitted seen.
+    good = (await client.post("/api/v1/jobs/run", json=job())).json()["run_id"]
+    await event_tap.wait_for(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == good)
+    assert [s.data["run_id"] for s in event_tap.matching(subjects.JOB_SUBMITTED)] == [good]
+
+
+async def test_oversized_body_is_413_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/jobs/run",
+        json=job(spec={"text": "x" * 70_000, "inputs": {}}),
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_another_tenants_run_is_404_and_unknown_run_is_404(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    run_id = (await client.post("/api/v1/jobs/run", json=job())).json()["run_id"]
+    other = await client.get(
+        f"/api/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token(tenant='globex')}"}
+    )
+    assert other.status_code == 404
+    assert other.headers["content-type"] == PROBLEM
+    unknown = await client.get(f"/api/v1/runs/{uuid4()}")
+    assert unknown.status_code == 404 and unknown.json()["status"] == 404
+    malformed_id = await client.get("/api/v1/runs/not-a-uuid")
+    assert malformed_id.status_code == 422
+
+
+async def test_lineage_without_the_lineage_service_is_503(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/lineage/graph", params={"entity": "a.b"})
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json()["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"nats": "ok", "postgres": "ok", "migrations": "ok"}
+    docs = await client.get("/openapi.json")
+    assert "/api/v1/jobs/run" in docs.json()["paths"]
