@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Notifier: calls clients back with signed webhooks, durably, with retries."""

@@ -1,0 +1,28 @@
+"""executor-k8s's only wiring point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from controlroom_executor_k8s import handlers
+from controlroom_executor_k8s.service import K8sExecutor
+from controlroom_executor_k8s.settings import ExecutorK8sSettings
+from controlroom_executor_k8s.store import metadata
+from controlroom_runtime.service import ServiceRuntime, service_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: ExecutorK8sSettings | None = None) -> FastAPI:
+    settings = settings or ExecutorK8sSettings()
+
+    def build() -> ServiceRuntime:
+        runtime = ServiceRuntime(
+            name="executor-k8s", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
+        )
+        handlers.register(runtime, K8sExecutor(settings.cluster_configured()))
+        return runtime
+
+    return service_app("executor-k8s", settings, build)

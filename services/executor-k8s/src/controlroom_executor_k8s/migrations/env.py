@@ -1,0 +1,4 @@
+from controlroom_executor_k8s.store import metadata
+from controlroom_runtime.migrations import run_in_alembic_env
+
+run_in_alembic_env(metadata)

@@ -1,0 +1,148 @@
+"""Lineage tables (append-only edges, soft delete) and graph queries."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlroom_contracts.rpc import LineageNode
+from controlroom_runtime.messaging_tables import inbox_table, outbox_table
+
+metadata = sa.MetaData(schema="lineage")
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+
+declared_io = sa.Table(
+    "declared_io",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("job_type", sa.Text, nullable=True),
+    sa.Column("source_entity", sa.Text, nullable=True),
+    sa.Column("target_entity", sa.Text, nullable=True),
+    sa.Column("submitted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("completed", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+edges = sa.Table(
+    "edges",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("source_entity", sa.Text, nullable=False),
+    sa.Column("target_entity", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Uuid, nullable=False),
+    sa.Column("job_type", sa.Text, nullable=True),
+    sa.Column("edge_type", sa.Text, nullable=False, server_default="data_flow"),
+    sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"),
+    sa.Index("ix_edges_tenant_source", "tenant_id", "source_entity"),
+    sa.Index("ix_edges_tenant_target", "tenant_id", "target_entity"),
+)
+
+
+async def note_declared(
+    session: AsyncSession,
+    *,
+    run_id: UUID,
+    tenant_id: str,
+    job_type: str,
+    source: str | None,
+    target: str | None,
+) -> sa.Row[tuple[bool, bool]]:
+    """Record a run's declared source and target; returns (submitted, completed) after."""
+    stmt = insert(declared_io).values(
+        run_id=run_id, tenant_id=tenant_id, job_type=job_type,
+        source_entity=source, target_entity=target, submitted=True,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[declared_io.c.run_id],
+        set_={
+            "job_type": stmt.excluded.job_type,
+            "source_entity": stmt.excluded.source_entity,
+            "target_entity": stmt.excluded.target_entity,
+            "submitted": True,
+        },
+    ).returning(declared_io.c.submitted, declared_io.c.completed)
+    return (await session.execute(stmt)).one()
+
+
+async def note_completed(session: AsyncSession, *, run_id: UUID, tenant_id: str) -> None:
+    stmt = insert(declared_io).values(run_id=run_id, tenant_id=tenant_id, completed=True)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[declared_io.c.run_id], set_={"completed": True})
+    )
+
+
+async def ready_edge(session: AsyncSession, run_id: UUID) -> sa.Row[tuple[str, str, str, str | None]] | None:
+    """The run's (tenant, source, target, job_type) once it both declared them and completed."""
+    return (
+        await session.execute(
+            sa.select(
+                declared_io.c.tenant_id, declared_io.c.source_entity,
+                declared_io.c.target_entity, declared_io.c.job_type,
+            ).where(
+                declared_io.c.run_id == run_id,
+                declared_io.c.submitted,
+                declared_io.c.completed,
+                declared_io.c.source_entity.is_not(None),
+                declared_io.c.target_entity.is_not(None),
+            )
+        )
+    ).first()
+
+
+async def insert_edge(
+    session: AsyncSession, *, tenant_id: str, source: str, target: str, run_id: UUID,
+    job_type: str | None, raw: dict[str, str],
+) -> UUID | None:
+    result = await session.execute(
+        insert(edges)
+        .values(
+            id=uuid4(), tenant_id=tenant_id, source_entity=source, target_entity=target,
+            run_id=run_id, job_type=job_type, metadata=raw,
+        )
+        .on_conflict_do_nothing()
+        .returning(edges.c.id)
+    )
+    row = result.first()
+    return row.id if row else None
+
+
+_WALK = {
+    # direction: (column we match on, column we walk to)
+    "upstream": ("target_entity", "source_entity"),
+    "downstream": ("source_entity", "target_entity"),
+}
+
+
+async def walk(
+    session: AsyncSession, tenant_id: str, entity: str, direction: str, depth: int
+) -> list[LineageNode]:
+    """Entities reachable from ``entity`` within ``depth`` hops, nearest hop per (entity, run)."""
+    match, reach = _WALK[direction]
+    query = sa.text(
+        f"""
+        WITH RECURSIVE hop(entity, run_id, job_type, depth) AS (
+            SELECT e.{reach}, e.run_id, e.job_type, 1
+            FROM lineage.edges e
+            WHERE e.tenant_id = :tenant AND e.{match} = :entity AND e.deleted_at IS NULL
+          UNION
+            SELECT e.{reach}, e.run_id, e.job_type, hop.depth + 1
+            FROM lineage.edges e JOIN hop ON e.{match} = hop.entity
+            WHERE e.tenant_id = :tenant AND e.deleted_at IS NULL AND hop.depth < :depth
+        )
+        SELECT entity, run_id, job_type, min(depth) AS depth
+        FROM hop GROUP BY entity, run_id, job_type ORDER BY depth, entity
+        """  # noqa: S608 - column names come from _WALK, never from input
+    )
+    rows = await session.execute(query, {"tenant": tenant_id, "entity": entity, "depth": depth})
+    return [
+        LineageNode(entity=r.entity, job_id=r.run_id, job_type=r.job_type, depth=r.depth)
+        for r in rows
+    ]

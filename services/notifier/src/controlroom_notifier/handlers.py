@@ -1,0 +1,36 @@
+"""Notifier subscriber: submissions (callbacks) and terminal run events."""
+
+from __future__ import annotations
+
+from controlroom_contracts import subjects
+from controlroom_contracts.base import Message
+from controlroom_contracts.events import JobSubmitted, RunCancelled, RunCompleted, RunFailed
+from controlroom_notifier.service import Notifier
+from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.service import ServiceRuntime
+from controlroom_runtime.unit_of_work import UnitOfWork
+
+
+def register(runtime: ServiceRuntime, notifier: Notifier) -> None:
+    models: dict[str, type[Message]] = {
+        subjects.JOB_SUBMITTED: JobSubmitted,
+        subjects.RUN_COMPLETED: RunCompleted,
+        subjects.RUN_FAILED: RunFailed,
+        subjects.RUN_CANCELLED: RunCancelled,
+    }
+
+    async def on_event(uow: UnitOfWork, event: Message) -> None:
+        if isinstance(event, JobSubmitted):
+            await notifier.on_job_submitted(uow, event)
+        elif isinstance(event, RunCompleted | RunFailed | RunCancelled):
+            await notifier.on_terminal(uow, event)
+
+    runtime.consume(
+        ConsumerSpec[Message](
+            name="notifier",
+            stream=subjects.EVENTS_STREAM,
+            subjects=list(models),
+            models=models,
+            handler=on_event,
+        )
+    )

@@ -1,0 +1,4 @@
+from controlroom_notifier.store import metadata
+from controlroom_runtime.migrations import run_in_alembic_env
+
+run_in_alembic_env(metadata)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+
+from controlroom_runtime.settings import ServiceSettings
+
+# base64("controlroom-development-webhook-secret"); refused outside development.
+DEVELOPMENT_SECRET = "whsec_Y29udHJvbHJvb20tZGV2ZWxvcG1lbnQtd2ViaG9vay1zZWNyZXQ="
+
+
+class NotifierSettings(ServiceSettings):
+    service_key: ClassVar[str] = "NOTIFIER"
+
+    port: int = 8794
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SECRET),
+        description="Standard Webhooks signing secret (whsec_<base64>)",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    max_backoff_seconds: float = Field(default=300.0, gt=0)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    concurrency: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> NotifierSettings:
+        if self.env == "production" and self.webhook_secret.get_secret_value() == DEVELOPMENT_SECRET:
+            raise ValueError("set CONTROLROOM_WEBHOOK_SECRET in production")
+        return self
