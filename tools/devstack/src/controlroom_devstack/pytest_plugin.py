@@ -55,18 +55,23 @@ async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
         yield app
 
 
-@pytest.fixture
-async def nats_url(nats_server: NatsServer) -> str:
-    """The session's nats-server with every stream (and so every consumer) deleted first."""
+async def purge_streams(url: str) -> None:
+    """Delete every stream (and so every consumer) so a test starts from an empty broker."""
     import nats
 
-    client = await nats.connect(nats_server.url)
+    client = await nats.connect(url)
     try:
         js = client.jetstream()
         for info in await js.streams_info():
             await js.delete_stream(info.config.name)
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def nats_url(nats_server: NatsServer) -> str:
+    """The session's nats-server, emptied for this test."""
+    await purge_streams(nats_server.url)
     return nats_server.url
 
 

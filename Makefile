@@ -1,0 +1,42 @@
+# Control Room — `make up` starts everything locally; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+BOOT := .controlroom/bootstrap
+UV := $(BOOT)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install up down logs test lint bench contracts clean
+
+$(UV):
+	$(PYTHON) -m venv $(BOOT)
+	$(BOOT)/bin/pip install --quiet --disable-pip-version-check uv
+
+install: $(UV)  ## create .venv with every workspace member and dev tool, from uv.lock
+	$(UV) sync --all-packages --frozen --python $(PYTHON) --quiet
+
+up: install  ## nats-server + Postgres + the six services, in the foreground (Ctrl-C stops)
+	$(BIN)/python -m controlroom_devstack up
+
+down:  ## stop a running `make up`
+	@test -x $(BIN)/python && $(BIN)/python -m controlroom_devstack down || echo "not installed"
+
+logs:  ## follow logs: make logs [SERVICE=gateway]
+	$(BIN)/python -m controlroom_devstack logs $(SERVICE)
+
+lint: install  ## ruff + mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install lint  ## every test, against real nats-server and Postgres
+	$(BIN)/pytest
+
+bench: install  ## latency and throughput beside the targets
+	$(BIN)/python -m controlroom_devstack.bench
+
+contracts: install  ## JSON Schemas + AsyncAPI document under contracts-export/
+	$(BIN)/python -m controlroom_contracts export contracts-export
+
+clean:  ## remove the environment and all local data
+	rm -rf $(VENV) .controlroom contracts-export

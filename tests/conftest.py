@@ -1,0 +1,70 @@
+"""A whole Control Room (six processes) on the session's nats-server and a fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controlroom_devstack.infra import NatsServer, Postgres, free_port
+from controlroom_devstack.pytest_plugin import purge_streams
+from controlroom_devstack.receiver import CallbackReceiver
+from controlroom_devstack.stack import ServiceStack, StackConfig
+
+SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    nats_server: NatsServer, postgres_server: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ServiceStack]:
+    await purge_streams(nats_server.url)
+    postgres_server.create_database("e2e")
+    base: Path = tmp_path_factory.mktemp("stack")
+    services = ServiceStack(
+        StackConfig(
+            nats_url=nats_server.url,
+            database_url=postgres_server.url("e2e"),
+            jwt_secret=SECRET,
+            logs_dir=base / "logs",
+            workdir=base / "work",
+            gateway_port=free_port(),
+            # One job type goes to executor-k8s, where no cluster is configured.
+            extra_env={"CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}'},
+        )
+    )
+    try:
+        services.start()
+        yield services
+    finally:
+        services.stop()
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    from controlroom_gateway.auth import mint_token
+
+    return mint_token(SECRET, tenant_id="acme", subject="e2e", role="operator", ttl_seconds=3600)
+
+
+@pytest.fixture
+async def api(stack: ServiceStack, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.url("gateway"), headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[CallbackReceiver]:
+    server = CallbackReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def logs_dir(stack: ServiceStack) -> Iterator[Path]:
+    yield stack.config.logs_dir

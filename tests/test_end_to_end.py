@@ -1,0 +1,143 @@
+"""A job submitted over HTTP runs through all six services (separate processes).
+
+Real nats-server, real Postgres, real local callback receiver; checked only through the
+public API, the callback and the services' logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from controlroom_devstack.receiver import CallbackReceiver
+
+pytestmark = pytest.mark.e2e
+
+
+def job(receiver: CallbackReceiver, code: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_type": "diagram_export",
+        "spec": {
+            "text": "Export the diagrams",
+            "inputs": {"source": "supabase://raw.diagrams", "target": "supabase://gold.diagrams"},
+        },
+        "code": {"files": [{"path": "jobs/export.py", "content": code}]},
+        "created_by": "continue-ide-plugin",
+        "callbacks": {"on_complete": receiver.url("complete"), "on_fail": receiver.url("fail")},
+    }
+    body.update(overrides)
+    return body
+
+
+async def wait_for_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        view: dict[str, Any] = (await api.get(f"/api/v1/runs/{run_id}")).json()
+        if view["status"] in statuses:
+            return view
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"run stayed {view['status']}: {view}")
+        await asyncio.sleep(0.05)
+
+
+async def test_completed_run_calls_back_and_records_lineage(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    response = await api.post("/api/v1/jobs/run", json=job(receiver, "print('exported 3 diagrams')"))
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run_id"]
+
+    view = await wait_for_status(api, run_id, "completed", "failed")
+    assert view["status"] == "completed", view
+    assert view["exit_code"] == 0 and view["sandboxed"] is False and view["attempt"] == 1
+    assert view["started_at"] and view["completed_at"]
+
+    callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    assert callback.path == "/complete"
+    assert callback.json()["status"] == "completed"
+    assert callback.json()["summary"] == "exported 3 diagrams"
+    assert callback.headers["webhook-id"] and callback.headers["webhook-signature"].startswith("v1,")
+
+    async def edge() -> dict[str, Any] | None:
+        graph: dict[str, Any] = (
+            await api.get("/api/v1/lineage/graph", params={"entity": "raw.diagrams"})
+        ).json()
+        return graph if graph["downstream"] else None
+
+    graph = None
+    for _ in range(200):
+        if graph := await edge():
+            break
+        await asyncio.sleep(0.05)
+    assert graph is not None
+    assert graph["downstream"] == [
+        {"entity": "gold.diagrams", "job_id": run_id, "job_type": "diagram_export", "depth": 1}
+    ]
+
+
+async def test_failing_run_reports_exit_code_and_calls_on_fail(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    code = "import sys\nprint('bad input', file=sys.stderr)\nsys.exit(3)"
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
+    view = await wait_for_status(api, run_id, "completed", "failed")
+    assert view["status"] == "failed"
+    assert view["exit_code"] == 3 and view["failure_reason"] == "exit_code"
+    assert "bad input" in view["error"]
+    callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    assert callback.path == "/fail"
+    assert callback.json()["status"] == "failed" and callback.json()["exit_code"] == 3
+
+
+async def test_job_routed_to_kubernetes_fails_clearly_without_a_cluster(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    body = job(receiver, "print(1)", job_type="schema_migration")
+    run_id = (await api.post("/api/v1/jobs/run", json=body)).json()["run_id"]
+    view = await wait_for_status(api, run_id, "completed", "failed")
+    assert view["status"] == "failed" and view["executor_kind"] == "k8s"
+    assert view["failure_reason"] == "executor_error"
+    assert "no Kubernetes cluster configured" in view["error"]
+    callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    assert callback.path == "/fail"
+
+
+async def test_bad_input_is_refused_before_anything_is_queued(api: httpx.AsyncClient) -> None:
+    malformed = await api.post("/api/v1/jobs/run", json={"job_type": "diagram_export"})
+    assert malformed.status_code == 422
+    assert malformed.headers["content-type"] == "application/problem+json"
+    assert {e["field"] for e in malformed.json()["errors"]} >= {"body.spec", "body.code"}
+    unknown = await api.post(
+        "/api/v1/jobs/run",
+        json={"job_type": "nope", "spec": {"text": "x"}, "code": {"files": [{"path": "a.py", "content": ""}]}, "created_by": "t"},
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "body.job_type"
+    missing = await api.get("/api/v1/runs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+
+
+async def test_one_run_is_one_trace_across_services(
+    api: httpx.AsyncClient, receiver: CallbackReceiver, logs_dir: Path
+) -> None:
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, "print(1)"))).json()["run_id"]
+    await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    wanted = {"gateway", "scheduler", "executor-docker", "lineage"}
+    traces: dict[str, set[str]] = {}
+    for _ in range(100):
+        traces = {}
+        for path in logs_dir.glob("*.log"):
+            for line in path.read_text().splitlines():
+                if run_id in line and line.startswith("{"):
+                    entry = json.loads(line)
+                    if "trace_id" in entry:
+                        traces.setdefault(entry["service"], set()).add(entry["trace_id"])
+        if wanted <= set(traces):
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= set(traces), traces
+    assert len(set().union(*traces.values())) == 1, traces

@@ -1,0 +1,137 @@
+"""The six services as separate processes, started in order and waited on until ready."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from controlroom_devstack.infra import free_port
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str
+    module: str
+    env_key: str
+
+
+# The gateway starts last: once it answers /readyz, everything behind it is ready too.
+SERVICES: tuple[ServiceDef, ...] = (
+    ServiceDef("scheduler", "controlroom_scheduler", "SCHEDULER"),
+    ServiceDef("executor-docker", "controlroom_executor_docker", "EXECUTOR_DOCKER"),
+    ServiceDef("executor-k8s", "controlroom_executor_k8s", "EXECUTOR_K8S"),
+    ServiceDef("lineage", "controlroom_lineage", "LINEAGE"),
+    ServiceDef("notifier", "controlroom_notifier", "NOTIFIER"),
+    ServiceDef("gateway", "controlroom_gateway", "GATEWAY"),
+)
+
+
+@dataclass
+class StackConfig:
+    nats_url: str
+    database_url: str
+    jwt_secret: str
+    logs_dir: Path
+    workdir: Path
+    gateway_port: int = 8789
+    ports: dict[str, int] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def port(self, service: ServiceDef) -> int:
+        if service.name == "gateway":
+            return self.gateway_port
+        if service.name not in self.ports:
+            self.ports[service.name] = free_port()
+        return self.ports[service.name]
+
+
+class ServiceStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    def url(self, name: str) -> str:
+        service = next(s for s in SERVICES if s.name == name)
+        return f"http://127.0.0.1:{self.config.port(service)}"
+
+    def _env(self, service: ServiceDef) -> dict[str, str]:
+        c = self.config
+        env = dict(os.environ)
+        env.update(
+            {
+                "CONTROLROOM_NATS_URL": c.nats_url,
+                "CONTROLROOM_DATABASE_URL": c.database_url,
+                "CONTROLROOM_JWT_SECRET": c.jwt_secret,
+                "CONTROLROOM_WORKDIR": str(c.workdir),
+                f"CONTROLROOM_{service.env_key}_PORT": str(c.port(service)),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(c.extra_env)
+        return env
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.config.logs_dir.mkdir(parents=True, exist_ok=True)
+        backends = [s for s in SERVICES if s.name != "gateway"]
+        for service in backends:
+            self._spawn(service)
+        for service in backends:
+            self._wait_ready(service, timeout)
+        gateway = SERVICES[-1]
+        self._spawn(gateway)
+        self._wait_ready(gateway, timeout)
+
+    def _spawn(self, service: ServiceDef) -> None:
+        log = open(self.config.logs_dir / f"{service.name}.log", "ab")  # noqa: SIM115
+        self._logs.append(log)
+        self.processes[service.name] = subprocess.Popen(
+            [sys.executable, "-m", service.module],
+            env=self._env(service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _wait_ready(self, service: ServiceDef, timeout: float) -> None:
+        url = f"http://127.0.0.1:{self.config.port(service)}/readyz"
+        deadline = time.monotonic() + timeout
+        process = self.processes[service.name]
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{service.name} exited with {process.returncode}; see "
+                    f"{self.config.logs_dir / (service.name + '.log')}"
+                )
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{service.name} not ready after {timeout}s")
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM every service (gateway first), then SIGKILL what outlives the grace period."""
+        for name in reversed([s.name for s in SERVICES]):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
