@@ -48,7 +48,9 @@ async def wait_for_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -
 async def test_completed_run_calls_back_and_records_lineage(
     api: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
-    response = await api.post("/api/v1/jobs/run", json=job(receiver, "print('exported 3 diagrams')"))
+    response = await api.post(
+        "/api/v1/jobs/run", json=job(receiver, "print('exported 3 diagrams')")
+    )
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
 
@@ -61,7 +63,9 @@ async def test_completed_run_calls_back_and_records_lineage(
     assert callback.path == "/complete"
     assert callback.json()["status"] == "completed"
     assert callback.json()["summary"] == "exported 3 diagrams"
-    assert callback.headers["webhook-id"] and callback.headers["webhook-signature"].startswith("v1,")
+    assert callback.headers["webhook-id"] and callback.headers["webhook-signature"].startswith(
+        "v1,"
+    )
 
     async def edge() -> dict[str, Any] | None:
         graph: dict[str, Any] = (
@@ -114,7 +118,12 @@ async def test_bad_input_is_refused_before_anything_is_queued(api: httpx.AsyncCl
     assert {e["field"] for e in malformed.json()["errors"]} >= {"body.spec", "body.code"}
     unknown = await api.post(
         "/api/v1/jobs/run",
-        json={"job_type": "nope", "spec": {"text": "x"}, "code": {"files": [{"path": "a.py", "content": ""}]}, "created_by": "t"},
+        json={
+            "job_type": "nope",
+            "spec": {"text": "x"},
+            "code": {"files": [{"path": "a.py", "content": ""}]},
+            "created_by": "t",
+        },
     )
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "body.job_type"
     missing = await api.get("/api/v1/runs/00000000-0000-0000-0000-000000000000")

@@ -30,7 +30,10 @@ def _start(home: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
     )
     return subprocess.Popen(
         [sys.executable, "-m", "controlroom_devstack", "up"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -65,7 +68,9 @@ def test_up_serves_the_api_stops_on_ctrl_c_and_keeps_data_for_the_next_up(tmp_pa
         token = subprocess.run(
             [sys.executable, "-m", "controlroom_gateway", "token", "--tenant", "dev"],
             env=dict(os.environ, CONTROLROOM_JWT_SECRET=SECRET),
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {token}"}
         body = {
@@ -76,7 +81,10 @@ def test_up_serves_the_api_stops_on_ctrl_c_and_keeps_data_for_the_next_up(tmp_pa
         }
         run_id = httpx.post(f"{api}/api/v1/jobs/run", json=body, headers=headers).json()["run_id"]
         deadline = time.monotonic() + 30
-        while httpx.get(f"{api}/api/v1/runs/{run_id}", headers=headers).json()["status"] != "completed":
+        while (
+            httpx.get(f"{api}/api/v1/runs/{run_id}", headers=headers).json()["status"]
+            != "completed"
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.1)
     finally:

@@ -76,8 +76,12 @@ async def test_same_attempt_dispatched_twice_runs_once(
         await event_tap.publish(twin.dispatch_subject(), twin.model_dump_json().encode())
         marker = _dispatch("print('marker')")
         await event_tap.publish(marker.dispatch_subject(), marker.model_dump_json().encode())
-        await event_tap.wait_for(subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(marker.run_id))
-        await event_tap.wait_for(subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(command.run_id))
+        await event_tap.wait_for(
+            subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(marker.run_id)
+        )
+        await event_tap.wait_for(
+            subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(command.run_id)
+        )
         rid = str(command.run_id)
         assert len(event_tap.matching(subjects.RUN_STARTED, lambda d: d["run_id"] == rid)) == 1
 

@@ -42,7 +42,8 @@ def _spec(files: dict[str, str], entrypoint: str | None = None, timeout: int = 3
 async def test_python_entrypoint_runs_with_its_sibling_files_and_inputs(tmp_path: Path) -> None:
     spec = _spec(
         {
-            "jobs/etl.py": "import helper, os\nprint(helper.VALUE, os.environ['CONTROLROOM_INPUT_SOURCE'])",
+            "jobs/etl.py": "import helper, os\n"
+            "print(helper.VALUE, os.environ['CONTROLROOM_INPUT_SOURCE'])",
             "jobs/helper.py": "VALUE = 'from-helper'",
         }
     )

@@ -24,14 +24,21 @@ async def test_run_routed_without_a_cluster_fails_with_a_clear_error(
     assert not settings.cluster_configured()
     async with running(create_app(settings)):
         command = DispatchRun(
-            tenant_id="t1", run_id=uuid4(), attempt=1, executor_kind="k8s",
+            tenant_id="t1",
+            run_id=uuid4(),
+            attempt=1,
+            executor_kind="k8s",
             job=JobRequest(
-                job_type="spark_etl", spec=JobSpec(text="x"),
-                code=CodeBundle(files=[CodeFile(path="a.py", content="")]), created_by="t",
+                job_type="spark_etl",
+                spec=JobSpec(text="x"),
+                code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
+                created_by="t",
             ),
         )
         await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
-        failed = await event_tap.wait_for(subjects.RUN_FAILED, lambda d: d["run_id"] == str(command.run_id))
+        failed = await event_tap.wait_for(
+            subjects.RUN_FAILED, lambda d: d["run_id"] == str(command.run_id)
+        )
         assert failed.data["failure_reason"] == "executor_error"
         assert "no Kubernetes cluster configured" in failed.data["error"]
 
@@ -39,7 +46,9 @@ async def test_run_routed_without_a_cluster_fails_with_a_clear_error(
 async def test_malformed_dispatch_is_dead_lettered(
     nats_url: str, database_url: str, event_tap: EventTap
 ) -> None:
-    async with running(create_app(ExecutorK8sSettings(nats_url=nats_url, database_url=database_url))):
+    async with running(
+        create_app(ExecutorK8sSettings(nats_url=nats_url, database_url=database_url))
+    ):
         await event_tap.publish(subjects.dispatch_subject("k8s"), b"[]")
         dead = await event_tap.wait_for(subjects.deadletter_subject("executor-k8s"))
         assert dead.data["original_subject"] == subjects.dispatch_subject("k8s")

@@ -18,7 +18,7 @@ def settings(nats_url: str, database_url: str) -> GatewaySettings:
     return GatewaySettings(
         nats_url=nats_url,
         database_url=database_url,
-        jwt_secret=SECRET,  # type: ignore[arg-type]
+        jwt_secret=SECRET,
         max_body_bytes=64 * 1024,
         max_code_file_bytes=16 * 1024,
         max_code_total_bytes=32 * 1024,
@@ -34,7 +34,9 @@ def token() -> Callable[..., str]:
 
 
 @pytest.fixture
-async def client(settings: GatewaySettings, token: Callable[..., str]) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    settings: GatewaySettings, token: Callable[..., str]
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with running(app):
         transport = httpx.ASGITransport(app=app)

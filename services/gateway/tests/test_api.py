@@ -66,8 +66,12 @@ async def test_run_events_move_the_read_model_forward_only(
         tenant_id="acme", run_id=run_id, attempt=1, summary="ok", finished_at=utc_now()
     )
     started = RunStarted(
-        tenant_id="acme", run_id=run_id, attempt=1, executor_kind="docker",
-        executor_id="e1", sandboxed=False,
+        tenant_id="acme",
+        run_id=run_id,
+        attempt=1,
+        executor_kind="docker",
+        executor_id="e1",
+        sandboxed=False,
     )
     # Completed first, started late: the run must stay completed and still learn started_at.
     await event_tap.publish(done.subject, done.model_dump_json().encode())

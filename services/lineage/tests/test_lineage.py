@@ -29,11 +29,13 @@ def _submitted(source: str, target: str, tenant: str = "t1") -> JobSubmitted:
 
 
 def _completed(run_id: UUID, tenant: str = "t1") -> RunCompleted:
-    return RunCompleted(tenant_id=tenant, run_id=run_id, attempt=1, summary="ok", finished_at=utc_now())
+    return RunCompleted(
+        tenant_id=tenant, run_id=run_id, attempt=1, summary="ok", finished_at=utc_now()
+    )
 
 
 async def _query(tap: EventTap, **params: object) -> LineageGraph:
-    query = LineageGraphQuery(**params)  # type: ignore[arg-type]
+    query = LineageGraphQuery.model_validate(params)
     reply = await tap.client.request(query.subject, query.model_dump_json().encode(), timeout=5)
     return LineageGraph.model_validate_json(reply.data)
 
@@ -51,10 +53,12 @@ async def test_edge_recorded_when_run_completes_in_either_order(
         late = _completed(second.run_id)
         await event_tap.publish(late.subject, late.model_dump_json().encode())
         await event_tap.publish(second.subject, second.model_dump_json().encode())
-        for run in (first, second):
-            recorded = await event_tap.wait_for(
-                subjects.LINEAGE_RECORDED, lambda d, r=run: d["run_id"] == str(r.run_id)
-            )
+        await event_tap.wait_for(
+            subjects.LINEAGE_RECORDED, lambda d: d["run_id"] == str(first.run_id)
+        )
+        recorded = await event_tap.wait_for(
+            subjects.LINEAGE_RECORDED, lambda d: d["run_id"] == str(second.run_id)
+        )
         assert recorded.data["source_entity"] == "silver.orders"
 
         graph = await _query(event_tap, tenant_id="t1", entity="silver.orders")
@@ -62,8 +66,13 @@ async def test_edge_recorded_when_run_completes_in_either_order(
         assert [n.entity for n in graph.downstream] == ["gold.revenue"]
         assert graph.upstream[0].job_id == first.run_id
 
-        deep = await _query(event_tap, tenant_id="t1", entity="gold.revenue", direction="upstream", depth=2)
-        assert [(n.entity, n.depth) for n in deep.upstream] == [("silver.orders", 1), ("raw.orders", 2)]
+        deep = await _query(
+            event_tap, tenant_id="t1", entity="gold.revenue", direction="upstream", depth=2
+        )
+        assert [(n.entity, n.depth) for n in deep.upstream] == [
+            ("silver.orders", 1),
+            ("raw.orders", 2),
+        ]
         assert deep.downstream == []
 
         other_tenant = await _query(event_tap, tenant_id="t2", entity="silver.orders")
@@ -80,7 +89,9 @@ async def test_failed_or_undeclared_runs_record_no_edge(
         await event_tap.publish(marker.subject, marker.model_dump_json().encode())
         done = _completed(marker.run_id)
         await event_tap.publish(done.subject, done.model_dump_json().encode())
-        await event_tap.wait_for(subjects.LINEAGE_RECORDED, lambda d: d["run_id"] == str(marker.run_id))
+        await event_tap.wait_for(
+            subjects.LINEAGE_RECORDED, lambda d: d["run_id"] == str(marker.run_id)
+        )
         assert len(event_tap.matching(subjects.LINEAGE_RECORDED)) == 1
 
 
@@ -88,5 +99,7 @@ async def test_malformed_query_gets_an_error_reply(
     nats_url: str, database_url: str, event_tap: EventTap
 ) -> None:
     async with running(create_app(LineageSettings(nats_url=nats_url, database_url=database_url))):
-        reply = await event_tap.client.request(subjects.LINEAGE_GRAPH_QUERY, b'{"entity": 1}', timeout=5)
+        reply = await event_tap.client.request(
+            subjects.LINEAGE_GRAPH_QUERY, b'{"entity": 1}', timeout=5
+        )
         assert b"invalid query" in reply.data

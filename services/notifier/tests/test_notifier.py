@@ -9,7 +9,14 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import Callbacks, CodeBundle, CodeFile, FailureReason, JobRequest, JobSpec
+from controlroom_contracts.api import (
+    Callbacks,
+    CodeBundle,
+    CodeFile,
+    FailureReason,
+    JobRequest,
+    JobSpec,
+)
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunFailed
 from controlroom_devstack.pytest_plugin import running
@@ -40,7 +47,7 @@ def _submitted(receiver: CallbackReceiver) -> JobSubmitted:
             spec=JobSpec(text="x"),
             code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
             created_by="test",
-            callbacks=Callbacks(on_complete=receiver.url("done"), on_fail=receiver.url("fail")),  # type: ignore[arg-type]
+            callbacks=Callbacks(on_complete=receiver.url("done"), on_fail=receiver.url("fail")),
         ),
     )
 
@@ -50,17 +57,29 @@ async def test_completion_posts_signed_on_complete_once(
 ) -> None:
     async with running(create_app(_settings(nats_url, database_url))):
         submitted = _submitted(receiver)
-        done = RunCompleted(tenant_id="t1", run_id=submitted.run_id, attempt=1, summary="1000 rows", finished_at=utc_now())
+        done = RunCompleted(
+            tenant_id="t1",
+            run_id=submitted.run_id,
+            attempt=1,
+            summary="1000 rows",
+            finished_at=utc_now(),
+        )
         await event_tap.publish(submitted.subject, submitted.model_dump_json().encode())
         await event_tap.publish(done.subject, done.model_dump_json().encode())
         # The same completion again under another message id: still one callback.
-        await event_tap.publish(done.subject, done.model_dump_json().encode(), {"Nats-Msg-Id": "dup"})
+        await event_tap.publish(
+            done.subject, done.model_dump_json().encode(), {"Nats-Msg-Id": "dup"}
+        )
         got = await receiver.wait_for(lambda r: r.path == "/done")
         body = got.json()
         assert body["run_id"] == str(submitted.run_id)
         assert body["status"] == "completed" and body["summary"] == "1000 rows"
-        Webhook(DEVELOPMENT_SECRET).verify(got.body, got.headers)  # raises if the signature is wrong
-        await event_tap.wait_for(subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == str(submitted.run_id))
+        Webhook(DEVELOPMENT_SECRET).verify(
+            got.body, got.headers
+        )  # raises if the signature is wrong
+        await event_tap.wait_for(
+            subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == str(submitted.run_id)
+        )
         assert len(receiver.matching(lambda r: r.path == "/done")) == 1
 
 
@@ -70,8 +89,13 @@ async def test_failure_posts_on_fail_even_when_it_arrives_before_the_submission(
     async with running(create_app(_settings(nats_url, database_url))):
         submitted = _submitted(receiver)
         failed = RunFailed(
-            tenant_id="t1", run_id=submitted.run_id, attempt=1, failure_reason=FailureReason.exit_code,
-            exit_code=3, error="boom", finished_at=utc_now(),
+            tenant_id="t1",
+            run_id=submitted.run_id,
+            attempt=1,
+            failure_reason=FailureReason.exit_code,
+            exit_code=3,
+            error="boom",
+            finished_at=utc_now(),
         )
         await event_tap.publish(failed.subject, failed.model_dump_json().encode())
         await event_tap.publish(submitted.subject, submitted.model_dump_json().encode())
@@ -87,11 +111,19 @@ async def test_receiver_errors_are_retried_until_delivered(
     try:
         async with running(create_app(_settings(nats_url, database_url))):
             submitted = _submitted(flaky)
-            done = RunCompleted(tenant_id="t1", run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now())
+            done = RunCompleted(
+                tenant_id="t1",
+                run_id=submitted.run_id,
+                attempt=1,
+                summary="ok",
+                finished_at=utc_now(),
+            )
             await event_tap.publish(submitted.subject, submitted.model_dump_json().encode())
             await event_tap.publish(done.subject, done.model_dump_json().encode())
             delivered = await event_tap.wait_for(
-                subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == str(submitted.run_id), timeout=30
+                subjects.WEBHOOK_DELIVERED,
+                lambda d: d["run_id"] == str(submitted.run_id),
+                timeout=30,
             )
             assert delivered.data["attempts"] == 3
             ids = {r.headers["webhook-id"] for r in flaky.received}
@@ -104,6 +136,9 @@ async def test_malformed_event_is_dead_lettered(
     nats_url: str, database_url: str, event_tap: EventTap
 ) -> None:
     async with running(create_app(_settings(nats_url, database_url))):
-        await event_tap.publish(subjects.RUN_COMPLETED, b'{"tenant_id": "t1", "run_id": "%s"}' % str(UUID(int=1)).encode())
+        await event_tap.publish(
+            subjects.RUN_COMPLETED,
+            b'{"tenant_id": "t1", "run_id": "%s"}' % str(UUID(int=1)).encode(),
+        )
         dead = await event_tap.wait_for(subjects.deadletter_subject("notifier"))
         assert "summary" in dead.data["reason"]

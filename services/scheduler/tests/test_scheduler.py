@@ -113,7 +113,14 @@ async def test_redelivered_submission_dispatches_once(
             subjects.dispatch_subject("docker"), lambda d: d["run_id"] == str(marker.run_id)
         )
         rid = str(event.run_id)
-        assert len(event_tap.matching(subjects.dispatch_subject("docker"), lambda d: d["run_id"] == rid)) == 1
+        assert (
+            len(
+                event_tap.matching(
+                    subjects.dispatch_subject("docker"), lambda d: d["run_id"] == rid
+                )
+            )
+            == 1
+        )
 
 
 async def test_report_from_a_stale_attempt_is_ignored_and_counted(
@@ -127,8 +134,12 @@ async def test_report_from_a_stale_attempt_is_ignored_and_counted(
             subjects.dispatch_subject("docker"), lambda d: d["run_id"] == str(event.run_id)
         )
         stale = RunStarted(
-            tenant_id="t1", run_id=event.run_id, attempt=7, executor_kind="docker",
-            executor_id="x", sandboxed=False,
+            tenant_id="t1",
+            run_id=event.run_id,
+            attempt=7,
+            executor_kind="docker",
+            executor_id="x",
+            sandboxed=False,
         )
         await event_tap.publish(stale.subject, stale.model_dump_json().encode())
         runtime = app.state.runtime

@@ -123,9 +123,7 @@ async def handle_message(
     try:
         event = model.model_validate_json(raw.data)
     except ValidationError as exc:
-        await _dead_letter(
-            runtime, spec.name, msg, f"invalid {model.__name__}: {exc}", delivered
-        )
+        await _dead_letter(runtime, spec.name, msg, f"invalid {model.__name__}: {exc}", delivered)
         await msg.ack()
         return
 

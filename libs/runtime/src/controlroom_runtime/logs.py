@@ -22,7 +22,10 @@ _STANDARD_ATTRS = frozenset(
 
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # user:password@ in any DSN or URL
-    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@"), r"\g<scheme>\g<user>:***@"),
+    (
+        re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@"),
+        r"\g<scheme>\g<user>:***@",
+    ),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"), r"\1***"),
     (re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"), "***jwt***"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\s]+"), r"\1***"),

@@ -99,7 +99,9 @@ class Outbox:
             sent: list[UUID] = []
             try:
                 for row in rows:
-                    await self._publish(OutgoingMessage(row.id, row.subject, row.payload, row.headers))
+                    await self._publish(
+                        OutgoingMessage(row.id, row.subject, row.payload, row.headers)
+                    )
                     sent.append(row.id)
             finally:
                 if sent:

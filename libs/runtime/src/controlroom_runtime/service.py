@@ -29,7 +29,7 @@ from controlroom_runtime.health import health_router
 from controlroom_runtime.logs import configure_logging
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.metrics import Metrics
-from controlroom_runtime.outbox import OutgoingMessage, Outbox
+from controlroom_runtime.outbox import Outbox, OutgoingMessage
 from controlroom_runtime.settings import ServiceSettings
 from controlroom_runtime.streams import provision_streams
 from controlroom_runtime.tracing import configure_tracing

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlroom_contracts.base import Message
-from controlroom_runtime.outbox import OutgoingMessage, Outbox, outgoing
+from controlroom_runtime.outbox import Outbox, OutgoingMessage, outgoing
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ class UnitOfWork:
 
     async def emit(self, message: Message, *, subject: str | None = None) -> None:
         """Stage a message in this transaction; it is published only if the transaction commits."""
-        await self.emit_model(message, message_id=message.event_id, subject=subject or message.subject)
+        await self.emit_model(
+            message, message_id=message.event_id, subject=subject or message.subject
+        )
 
     async def emit_model(self, message: BaseModel, *, message_id: UUID, subject: str) -> None:
         staged = outgoing(message, message_id=message_id, subject=subject)

@@ -146,16 +146,24 @@ class LocalProcessBackend:
         stdout_text = b"".join(stdout_tail).decode(errors="replace")[-self._tail :]
         if timed_out:
             return RunOutcome(
-                exit_code, FailureReason.timeout,
-                f"timed out after {spec.timeout_seconds}s", stdout_text,
+                exit_code,
+                FailureReason.timeout,
+                f"timed out after {spec.timeout_seconds}s",
+                stdout_text,
             )
         if exit_code == 0:
             return RunOutcome(0, None, None, stdout_text)
         if exit_code == -signal.SIGXCPU:  # RLIMIT_CPU: the job used its whole time budget
-            return RunOutcome(exit_code, FailureReason.timeout, "CPU time limit reached", stdout_text)
+            return RunOutcome(
+                exit_code, FailureReason.timeout, "CPU time limit reached", stdout_text
+            )
         if "MemoryError" in stderr_text:
-            return RunOutcome(exit_code, FailureReason.oom, _describe(exit_code, stderr_text), stdout_text)
-        return RunOutcome(exit_code, FailureReason.exit_code, _describe(exit_code, stderr_text), stdout_text)
+            return RunOutcome(
+                exit_code, FailureReason.oom, _describe(exit_code, stderr_text), stdout_text
+            )
+        return RunOutcome(
+            exit_code, FailureReason.exit_code, _describe(exit_code, stderr_text), stdout_text
+        )
 
     async def _terminate(self, process: asyncio.subprocess.Process) -> None:
         """SIGTERM the process group, then SIGKILL after the grace period."""
@@ -177,9 +185,7 @@ def _describe(exit_code: int | None, stderr_text: str) -> str:
     return f"{head}: {tail}" if tail else head
 
 
-async def _pump(
-    stream: asyncio.StreamReader, path: Path, tail: deque[bytes], keep: int
-) -> None:
+async def _pump(stream: asyncio.StreamReader, path: Path, tail: deque[bytes], keep: int) -> None:
     """Copy a child's output to its log file, keeping the last ``keep`` bytes in memory."""
     kept = 0
     with path.open("wb") as out:

@@ -47,7 +47,9 @@ class Executor:
             executor_id=self._executor_id,
         )
         if not claimed:
-            log.info("attempt already claimed; dispatch ignored", extra={"attempt": command.attempt})
+            log.info(
+                "attempt already claimed; dispatch ignored", extra={"attempt": command.attempt}
+            )
             return
         await uow.emit(
             RunStarted(
@@ -75,7 +77,9 @@ class Executor:
             inputs=dict(command.job.spec.inputs),
             timeout_seconds=command.timeout_seconds,
         )
-        log.info("run started", extra={"attempt": spec.attempt, "sandboxed": self._backend.sandboxed})
+        log.info(
+            "run started", extra={"attempt": spec.attempt, "sandboxed": self._backend.sandboxed}
+        )
         try:
             outcome = await self._backend.run(spec)
         except Exception as exc:  # a backend fault must still end the run, never hang it

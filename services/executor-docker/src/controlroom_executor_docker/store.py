@@ -23,7 +23,9 @@ attempts = sa.Table(
     sa.Column("executor_id", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),  # running | completed | failed
     sa.Column("exit_code", sa.Integer, nullable=True),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_attempts_executor_status", "executor_id", "status"),
 )
@@ -64,9 +66,7 @@ async def finish_attempt(
     return result.first() is not None
 
 
-async def running_attempts(
-    session: AsyncSession, executor_id: str
-) -> list[tuple[UUID, int, str]]:
+async def running_attempts(session: AsyncSession, executor_id: str) -> list[tuple[UUID, int, str]]:
     rows = await session.execute(
         sa.select(attempts.c.run_id, attempts.c.attempt, attempts.c.tenant_id).where(
             attempts.c.executor_id == executor_id, attempts.c.status == "running"

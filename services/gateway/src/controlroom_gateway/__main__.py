@@ -12,14 +12,16 @@ from controlroom_gateway.settings import GatewaySettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controlroom_gateway")
     commands = parser.add_subparsers(dest="command")
-    token = commands.add_parser("token", help="print a bearer token signed with CONTROLROOM_JWT_SECRET")
+    token = commands.add_parser(
+        "token", help="print a bearer token signed with CONTROLROOM_JWT_SECRET"
+    )
     token.add_argument("--tenant", required=True)
     token.add_argument("--role", choices=[r.name for r in Role], default="operator")
     token.add_argument("--sub", default="developer")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires")
     args = parser.parse_args(argv)
 
-    settings = GatewaySettings()  # type: ignore[call-arg]  # the secret comes from the environment
+    settings = GatewaySettings()  # the secret comes from the environment
     if args.command == "token":
         print(
             mint_token(

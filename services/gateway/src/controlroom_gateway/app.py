@@ -24,7 +24,7 @@ Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claim
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    settings = settings or GatewaySettings()  # type: ignore[call-arg]  # secret from env
+    settings = settings or GatewaySettings()  # the secret comes from the environment
 
     def build() -> ServiceRuntime:
         runtime = ServiceRuntime(

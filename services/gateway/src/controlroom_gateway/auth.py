@@ -49,5 +49,11 @@ def decode_token(token: str, secret: str) -> Principal:
 
 def mint_token(secret: str, *, tenant_id: str, subject: str, role: str, ttl_seconds: int) -> str:
     now = int(time.time())
-    claims = {"tenant_id": tenant_id, "sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds}
+    claims = {
+        "tenant_id": tenant_id,
+        "sub": subject,
+        "role": role,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)

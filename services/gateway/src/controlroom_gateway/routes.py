@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
@@ -22,7 +22,7 @@ from controlroom_gateway.deps import (
 from controlroom_gateway.errors import RunNotFound, UpstreamUnavailable
 from controlroom_runtime.unit_of_work import unit_of_work
 
-PROBLEM = {"content": {"application/problem+json": {}}}
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/api/v1")
 
 

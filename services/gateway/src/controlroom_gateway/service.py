@@ -146,4 +146,3 @@ async def project_run_event(uow: UnitOfWork, event: RunEvent) -> None:
         changes["attempt"] = attempt
     if changes:
         await store.update_run(uow.session, event.run_id, **changes)
-

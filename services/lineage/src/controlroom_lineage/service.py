@@ -47,15 +47,23 @@ async def _record_if_ready(uow: UnitOfWork, run_id: UUID, raw: dict[str, str]) -
         return
     tenant_id, source, target, job_type = ready
     edge_id = await store.insert_edge(
-        uow.session, tenant_id=tenant_id, source=source, target=target,
-        run_id=run_id, job_type=job_type, raw=raw,
+        uow.session,
+        tenant_id=tenant_id,
+        source=source,
+        target=target,
+        run_id=run_id,
+        job_type=job_type,
+        raw=raw,
     )
     if edge_id is None:
         return
     await uow.emit(
         LineageRecorded(
-            tenant_id=tenant_id, run_id=run_id, edge_id=edge_id,
-            source_entity=source, target_entity=target,
+            tenant_id=tenant_id,
+            run_id=run_id,
+            edge_id=edge_id,
+            source_entity=source,
+            target_entity=target,
         )
     )
     log.info("lineage edge recorded", extra={"source": source, "target": target})

@@ -38,9 +38,13 @@ edges = sa.Table(
     sa.Column("job_type", sa.Text, nullable=True),
     sa.Column("edge_type", sa.Text, nullable=False, server_default="data_flow"),
     sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-    sa.UniqueConstraint("run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"),
+    sa.UniqueConstraint(
+        "run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"
+    ),
     sa.Index("ix_edges_tenant_source", "tenant_id", "source_entity"),
     sa.Index("ix_edges_tenant_target", "tenant_id", "target_entity"),
 )
@@ -54,18 +58,22 @@ async def note_declared(
     job_type: str,
     source: str | None,
     target: str | None,
-) -> sa.Row[tuple[bool, bool]]:
+) -> sa.Row[bool, bool]:
     """Record a run's declared source and target; returns (submitted, completed) after."""
-    stmt = insert(declared_io).values(
-        run_id=run_id, tenant_id=tenant_id, job_type=job_type,
-        source_entity=source, target_entity=target, submitted=True,
+    values = insert(declared_io).values(
+        run_id=run_id,
+        tenant_id=tenant_id,
+        job_type=job_type,
+        source_entity=source,
+        target_entity=target,
+        submitted=True,
     )
-    stmt = stmt.on_conflict_do_update(
+    stmt = values.on_conflict_do_update(
         index_elements=[declared_io.c.run_id],
         set_={
-            "job_type": stmt.excluded.job_type,
-            "source_entity": stmt.excluded.source_entity,
-            "target_entity": stmt.excluded.target_entity,
+            "job_type": values.excluded.job_type,
+            "source_entity": values.excluded.source_entity,
+            "target_entity": values.excluded.target_entity,
             "submitted": True,
         },
     ).returning(declared_io.c.submitted, declared_io.c.completed)
@@ -79,13 +87,17 @@ async def note_completed(session: AsyncSession, *, run_id: UUID, tenant_id: str)
     )
 
 
-async def ready_edge(session: AsyncSession, run_id: UUID) -> sa.Row[tuple[str, str, str, str | None]] | None:
+async def ready_edge(
+    session: AsyncSession, run_id: UUID
+) -> sa.Row[str, str, str, str | None] | None:
     """The run's (tenant, source, target, job_type) once it both declared them and completed."""
     return (
         await session.execute(
             sa.select(
-                declared_io.c.tenant_id, declared_io.c.source_entity,
-                declared_io.c.target_entity, declared_io.c.job_type,
+                declared_io.c.tenant_id,
+                declared_io.c.source_entity,
+                declared_io.c.target_entity,
+                declared_io.c.job_type,
             ).where(
                 declared_io.c.run_id == run_id,
                 declared_io.c.submitted,
@@ -98,14 +110,25 @@ async def ready_edge(session: AsyncSession, run_id: UUID) -> sa.Row[tuple[str, s
 
 
 async def insert_edge(
-    session: AsyncSession, *, tenant_id: str, source: str, target: str, run_id: UUID,
-    job_type: str | None, raw: dict[str, str],
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    source: str,
+    target: str,
+    run_id: UUID,
+    job_type: str | None,
+    raw: dict[str, str],
 ) -> UUID | None:
     result = await session.execute(
         insert(edges)
         .values(
-            id=uuid4(), tenant_id=tenant_id, source_entity=source, target_entity=target,
-            run_id=run_id, job_type=job_type, metadata=raw,
+            id=uuid4(),
+            tenant_id=tenant_id,
+            source_entity=source,
+            target_entity=target,
+            run_id=run_id,
+            job_type=job_type,
+            metadata=raw,
         )
         .on_conflict_do_nothing()
         .returning(edges.c.id)

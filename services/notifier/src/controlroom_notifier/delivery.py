@@ -93,25 +93,55 @@ class DeliveryWorker:
         attempts: int = row.attempts
         async with unit_of_work(self._sessions, self._outbox) as uow:
             if error is None:
-                await store.mark(uow.session, row.id, status="delivered", response_status=status,
-                                 delivered_at=utc_now(), last_error=None)
-                await uow.emit(WebhookDelivered(
-                    tenant_id=row.tenant_id, run_id=row.run_id, delivery_id=row.id, kind=row.kind,
-                    url=row.url, status_code=status or 0, attempts=attempts,
-                ))
+                await store.mark(
+                    uow.session,
+                    row.id,
+                    status="delivered",
+                    response_status=status,
+                    delivered_at=utc_now(),
+                    last_error=None,
+                )
+                await uow.emit(
+                    WebhookDelivered(
+                        tenant_id=row.tenant_id,
+                        run_id=row.run_id,
+                        delivery_id=row.id,
+                        kind=row.kind,
+                        url=row.url,
+                        status_code=status or 0,
+                        attempts=attempts,
+                    )
+                )
                 log.info("callback delivered", extra={"status_code": status, "attempts": attempts})
                 return
-            permanent = status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
+            permanent = (
+                status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
+            )
             if permanent or attempts >= self._settings.max_attempts:
-                await store.mark(uow.session, row.id, status="failed", response_status=status,
-                                 last_error=error)
-                await uow.emit(WebhookFailed(
-                    tenant_id=row.tenant_id, run_id=row.run_id, delivery_id=row.id, kind=row.kind,
-                    url=row.url, error=error, attempts=attempts,
-                ))
-                log.warning("callback failed for good", extra={"error": error, "attempts": attempts})
+                await store.mark(
+                    uow.session, row.id, status="failed", response_status=status, last_error=error
+                )
+                await uow.emit(
+                    WebhookFailed(
+                        tenant_id=row.tenant_id,
+                        run_id=row.run_id,
+                        delivery_id=row.id,
+                        kind=row.kind,
+                        url=row.url,
+                        error=error,
+                        attempts=attempts,
+                    )
+                )
+                log.warning(
+                    "callback failed for good", extra={"error": error, "attempts": attempts}
+                )
                 return
             delay = min(2.0 ** (attempts - 1), self._settings.max_backoff_seconds)
-            await store.mark(uow.session, row.id, response_status=status, last_error=error,
-                             next_attempt_at=utc_now() + timedelta(seconds=delay))
+            await store.mark(
+                uow.session,
+                row.id,
+                response_status=status,
+                last_error=error,
+                next_attempt_at=utc_now() + timedelta(seconds=delay),
+            )
             log.info("callback will be retried", extra={"error": error, "retry_in_s": delay})

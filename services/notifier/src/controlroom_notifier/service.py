@@ -69,13 +69,19 @@ class Notifier:
         if pair is None:
             return
         kind, url = (
-            ("on_complete", pair.on_complete) if pair.status == "completed" else ("on_fail", pair.on_fail)
+            ("on_complete", pair.on_complete)
+            if pair.status == "completed"
+            else ("on_fail", pair.on_fail)
         )
         if url is None:
             return
         payload = dict(pair.payload) | {"job_type": pair.job_type}
         if await store.add_delivery(
-            uow.session, tenant_id=pair.tenant_id, run_id=event.run_id, kind=kind, url=url,
+            uow.session,
+            tenant_id=pair.tenant_id,
+            run_id=event.run_id,
+            kind=kind,
+            url=url,
             payload=payload,
         ):
             log.info("callback scheduled", extra={"kind": kind})

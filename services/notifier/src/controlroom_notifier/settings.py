@@ -26,6 +26,9 @@ class NotifierSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> NotifierSettings:
-        if self.env == "production" and self.webhook_secret.get_secret_value() == DEVELOPMENT_SECRET:
+        if (
+            self.env == "production"
+            and self.webhook_secret.get_secret_value() == DEVELOPMENT_SECRET
+        ):
             raise ValueError("set CONTROLROOM_WEBHOOK_SECRET in production")
         return self

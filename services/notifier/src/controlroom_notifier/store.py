@@ -47,12 +47,16 @@ deliveries = sa.Table(
     sa.Column("payload", JSONB, nullable=False),
     sa.Column("status", sa.Text, nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("response_status", sa.Integer, nullable=True),
     sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.UniqueConstraint("run_id", "kind", name="uq_deliveries_run_kind"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
@@ -67,13 +71,19 @@ async def save_outcome(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert(outcomes).values(**values).on_conflict_do_nothing())
 
 
-async def pending_pair(session: AsyncSession, run_id: UUID) -> sa.Row[Any] | None:
+async def pending_pair(
+    session: AsyncSession, run_id: UUID
+) -> sa.Row[*tuple[Any, ...]] | None:
     """The run's callbacks and outcome, once both are known."""
     return (
         await session.execute(
             sa.select(
-                callbacks.c.tenant_id, callbacks.c.job_type, callbacks.c.on_complete,
-                callbacks.c.on_fail, outcomes.c.status, outcomes.c.payload,
+                callbacks.c.tenant_id,
+                callbacks.c.job_type,
+                callbacks.c.on_complete,
+                callbacks.c.on_fail,
+                outcomes.c.status,
+                outcomes.c.payload,
             )
             .join(outcomes, outcomes.c.run_id == callbacks.c.run_id)
             .where(callbacks.c.run_id == run_id)
@@ -82,7 +92,12 @@ async def pending_pair(session: AsyncSession, run_id: UUID) -> sa.Row[Any] | Non
 
 
 async def add_delivery(
-    session: AsyncSession, *, tenant_id: str, run_id: UUID, kind: str, url: str,
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    run_id: UUID,
+    kind: str,
+    url: str,
     payload: dict[str, Any],
 ) -> bool:
     result = await session.execute(
@@ -119,5 +134,7 @@ async def lease_due(session: AsyncSession, limit: int, lease: timedelta) -> list
 
 async def mark(session: AsyncSession, delivery_id: UUID, **values: Any) -> None:
     await session.execute(
-        sa.update(deliveries).where(deliveries.c.id == delivery_id).values(lease_until=None, **values)
+        sa.update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(lease_until=None, **values)
     )

@@ -76,7 +76,10 @@ class Scheduler:
             return
         await uow.emit(
             RunQueued(
-                tenant_id=event.tenant_id, run_id=event.run_id, job_type=job_type, executor_kind=kind
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                job_type=job_type,
+                executor_kind=kind,
             )
         )
         await uow.emit(
@@ -105,7 +108,9 @@ class Scheduler:
         if run.status == target and run.attempt == event.attempt:
             return  # the same fact again (e.g. our own RunFailed echoed back): nothing to do
         if event.attempt != run.attempt:
-            await self._ignore_counted(uow, event, f"attempt {event.attempt} is not current ({run.attempt})")
+            await self._ignore_counted(
+                uow, event, f"attempt {event.attempt} is not current ({run.attempt})"
+            )
             return
         if run.status.is_terminal or target.rank <= run.status.rank:
             await self._ignore_counted(uow, event, f"{run.status.value} -> {target.value}")
@@ -119,7 +124,9 @@ class Scheduler:
 
     def _ignore(self, event: ExecutorReport, why: str) -> None:
         self._metrics.ignored_transitions(event.event_type).inc()
-        log.warning("invalid transition ignored", extra={"event_type": event.event_type, "why": why})
+        log.warning(
+            "invalid transition ignored", extra={"event_type": event.event_type, "why": why}
+        )
 
 
 def _target_status(event: ExecutorReport) -> RunStatus:

@@ -18,6 +18,6 @@ class SchedulerSettings(ServiceSettings):
     )
     routes: dict[str, str] = Field(
         default_factory=dict,
-        description="Per-job-type overrides, JSON: {\"spark_etl\": \"k8s\"}",
+        description='Per-job-type overrides, JSON: {"spark_etl": "k8s"}',
     )
     default_timeout_seconds: int = Field(default=600, ge=1)

@@ -38,18 +38,31 @@ def _jwt_secret(home: Path) -> str:
 def _dev_token(secret: str) -> str:
     env = dict(os.environ, CONTROLROOM_JWT_SECRET=secret)
     return subprocess.run(
-        [sys.executable, "-m", "controlroom_gateway", "token", "--tenant", "dev", "--role",
-         "operator", "--sub", "developer"],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "controlroom_gateway",
+            "token",
+            "--tenant",
+            "dev",
+            "--role",
+            "operator",
+            "--sub",
+            "developer",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
 def _banner(api: str, token: str, started_in: float, logs: Path) -> str:
     sample = (
-        "{\"job_type\": \"diagram_export\", \"spec\": {\"text\": \"hello\", \"inputs\": "
-        "{\"source\": \"raw.events\", \"target\": \"gold.events\"}}, \"code\": {\"files\": "
-        "[{\"path\": \"main.py\", \"content\": \"print(\\\"hello from Control Room\\\")\"}]}, "
-        "\"created_by\": \"curl\"}"
+        '{"job_type": "diagram_export", "spec": {"text": "hello", "inputs": '
+        '{"source": "raw.events", "target": "gold.events"}}, "code": {"files": '
+        '[{"path": "main.py", "content": "print(\\"hello from Control Room\\")"}]}, '
+        '"created_by": "curl"}'
     )
     return f"""
 Control Room is up ({started_in:.1f}s)
@@ -84,10 +97,13 @@ def up() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     nats = NatsServer(
-        home / "nats", port=int(os.environ.get("CONTROLROOM_DEV_NATS_PORT", "4222")),
+        home / "nats",
+        port=int(os.environ.get("CONTROLROOM_DEV_NATS_PORT", "4222")),
         log_file=home / "logs" / "nats.log",
     )
-    postgres = Postgres(home / "pgdata", port=int(os.environ.get("CONTROLROOM_DEV_PG_PORT", "54329")))
+    postgres = Postgres(
+        home / "pgdata", port=int(os.environ.get("CONTROLROOM_DEV_PG_PORT", "54329"))
+    )
     stack: ServiceStack | None = None
     try:
         print("starting nats-server and Postgres ...", flush=True)
@@ -108,7 +124,9 @@ def up() -> int:
         print(f"starting {', '.join(s.name for s in SERVICES)} ...", flush=True)
         stack.start()
         api = stack.url("gateway")
-        print(_banner(api, _dev_token(secret), time.monotonic() - started, home / "logs"), flush=True)
+        print(
+            _banner(api, _dev_token(secret), time.monotonic() - started, home / "logs"), flush=True
+        )
         while not stop.is_set():
             for name, process in stack.processes.items():
                 if process.poll() is not None:

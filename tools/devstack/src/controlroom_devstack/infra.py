@@ -70,10 +70,14 @@ class NatsServer:
             [
                 str(venv_bin("nats-server")),
                 "-js",
-                "-a", "127.0.0.1",
-                "-p", str(self.port),
-                "-m", str(self.monitor_port),
-                "-sd", str(self.store_dir),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-m",
+                str(self.monitor_port),
+                "-sd",
+                str(self.store_dir),
             ],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -161,8 +165,18 @@ class Postgres:
                 shutil.chown(self.data_dir, PG_SYSTEM_USER)
             self.data_dir.chmod(0o700)
             subprocess.run(
-                [*prefix, _pg_bin("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 "--auth=trust", "-E", "utf8", "--no-instructions"],
+                [
+                    *prefix,
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "utf8",
+                    "--no-instructions",
+                ],
                 check=True,
                 capture_output=True,
             )
@@ -173,8 +187,20 @@ class Postgres:
             # Test databases: speed over crash safety.
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
-            [*prefix, _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60",
-             "-l", str(self.data_dir / "server.log"), "-o", options, "start"],
+            [
+                *prefix,
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.data_dir / "server.log"),
+                "-o",
+                options,
+                "start",
+            ],
             check=True,
             capture_output=True,
         )
@@ -182,24 +208,49 @@ class Postgres:
 
     def create_database(self, name: str) -> None:
         exists = subprocess.run(
-            [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc",
-             f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+            [
+                _pg_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+            ],
             check=True,
             capture_output=True,
             text=True,
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
-                [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                 name],
+                [
+                    _pg_bin("createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    name,
+                ],
                 check=True,
                 capture_output=True,
             )
 
     def stop(self) -> None:
         subprocess.run(
-            [*_as_pg_user(), _pg_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-m", "fast",
-             "stop"],
+            [
+                *_as_pg_user(),
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-m",
+                "fast",
+                "stop",
+            ],
             check=False,
             capture_output=True,
         )

@@ -63,7 +63,8 @@ async def purge_streams(url: str) -> None:
     try:
         js = client.jetstream()
         for info in await js.streams_info():
-            await js.delete_stream(info.config.name)
+            if info.config.name:
+                await js.delete_stream(info.config.name)
     finally:
         await client.close()
 

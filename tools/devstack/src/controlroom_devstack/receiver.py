@@ -46,7 +46,9 @@ class CallbackReceiver:
 
     async def _handle(self, request: Request) -> Response:
         self.received.append(
-            Received(request.url.path, dict(request.headers), await request.body(), time.monotonic())
+            Received(
+                request.url.path, dict(request.headers), await request.body(), time.monotonic()
+            )
         )
         async with self._arrived:
             self._arrived.notify_all()

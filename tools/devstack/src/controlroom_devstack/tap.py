@@ -51,7 +51,9 @@ class EventTap:
         async with self._changed:
             self._changed.notify_all()
 
-    def matching(self, subject: str, where: Callable[[dict[str, Any]], bool] | None = None) -> list[Seen]:
+    def matching(
+        self, subject: str, where: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[Seen]:
         return [s for s in self.seen if s.subject == subject and (where is None or where(s.data))]
 
     async def wait_for(
@@ -70,6 +72,8 @@ class EventTap:
 
         return await asyncio.wait_for(_first(), timeout)
 
-    async def publish(self, subject: str, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         """Publish through JetStream and wait for the stream to store it."""
         await self.client.jetstream().publish(subject, payload, headers=headers)

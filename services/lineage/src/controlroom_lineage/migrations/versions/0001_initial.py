@@ -43,13 +43,21 @@ def upgrade() -> None:
         sa.Column("job_type", sa.Text, nullable=True),
         sa.Column("edge_type", sa.Text, nullable=False, server_default="data_flow"),
         sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.UniqueConstraint("run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"),
+        sa.UniqueConstraint(
+            "run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"
+        ),
         schema=SCHEMA,
     )
-    op.create_index("ix_edges_tenant_source", "edges", ["tenant_id", "source_entity"], schema=SCHEMA)
-    op.create_index("ix_edges_tenant_target", "edges", ["tenant_id", "target_entity"], schema=SCHEMA)
+    op.create_index(
+        "ix_edges_tenant_source", "edges", ["tenant_id", "source_entity"], schema=SCHEMA
+    )
+    op.create_index(
+        "ix_edges_tenant_target", "edges", ["tenant_id", "target_entity"], schema=SCHEMA
+    )
 
 
 def downgrade() -> None:

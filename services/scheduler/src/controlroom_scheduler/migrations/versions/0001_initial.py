@@ -30,8 +30,12 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
         sa.Column("ignored_events", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         schema=SCHEMA,
     )
     op.create_index("ix_runs_tenant_status", "runs", ["tenant_id", "status"], schema=SCHEMA)
