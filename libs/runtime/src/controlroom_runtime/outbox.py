@@ -55,6 +55,10 @@ class Outbox:
         self._sessions = sessions
         self._publish = publisher
         self._on_published = on_published or (lambda _n: None)
+        # Published but not yet deleted; deleted in batches by the relay loop, which saves a
+        # transaction per event. A row that outlives a crash here is re-published and dropped
+        # by JetStream's duplicate window (its Nats-Msg-Id is the event id).
+        self._published: list[UUID] = []
 
     async def stage(self, session: AsyncSession, message: OutgoingMessage) -> None:
         """Add the message inside the caller's transaction."""
@@ -78,14 +82,26 @@ class Outbox:
             # Not lost: the rows stay in the outbox and the relay retries them.
             log.warning("outbox publish failed; relay will retry", exc_info=True)
         if sent:
-            async with self._sessions.begin() as session:
-                await session.execute(sa.delete(self._table).where(self._table.c.id.in_(sent)))
+            self._published.extend(sent)
             self._on_published(len(sent))
         return len(sent)
+
+    async def forget_published(self) -> int:
+        """Delete the rows of messages already published."""
+        done, self._published = self._published, []
+        if done:
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(sa.delete(self._table).where(self._table.c.id.in_(done)))
+            except Exception:
+                self._published = done + self._published
+                raise
+        return len(done)
 
     async def relay_once(self, *, older_than: timedelta, limit: int = 500) -> int:
         """Publish rows older than ``older_than``; returns how many were published."""
         t = self._table
+        await self.forget_published()  # never re-publish what was just sent
         async with self._sessions.begin() as session:
             rows = (
                 await session.execute(
@@ -112,8 +128,12 @@ class Outbox:
         return len(sent)
 
     async def run_relay(self, interval: float, stopping: asyncio.Event) -> None:
-        """Relay loop for a service's lifetime; it never dies on a passing error."""
-        older_than = timedelta(seconds=max(2.0, interval * 2))
+        """Relay loop for a service's lifetime; it never dies on a passing error.
+
+        Only rows older than a few intervals are relayed, so a message being published right
+        after its commit is not sent twice in the common case.
+        """
+        older_than = timedelta(seconds=max(5.0, interval * 5))
         while not stopping.is_set():
             try:
                 await self.relay_once(older_than=older_than)

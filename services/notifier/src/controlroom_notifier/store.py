@@ -71,9 +71,7 @@ async def save_outcome(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert(outcomes).values(**values).on_conflict_do_nothing())
 
 
-async def pending_pair(
-    session: AsyncSession, run_id: UUID
-) -> sa.Row[*tuple[Any, ...]] | None:
+async def pending_pair(session: AsyncSession, run_id: UUID) -> sa.Row[*tuple[Any, ...]] | None:
     """The run's callbacks and outcome, once both are known."""
     return (
         await session.execute(

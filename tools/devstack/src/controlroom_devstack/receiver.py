@@ -38,6 +38,7 @@ class CallbackReceiver:
         self.received: list[Received] = []
         self._fail_first = fail_first
         self._arrived = asyncio.Condition()
+        self._by_run: dict[str, asyncio.Event] = {}
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -45,11 +46,15 @@ class CallbackReceiver:
         return f"http://127.0.0.1:{self.port}/{path}"
 
     async def _handle(self, request: Request) -> Response:
-        self.received.append(
-            Received(
-                request.url.path, dict(request.headers), await request.body(), time.monotonic()
-            )
+        received = Received(
+            request.url.path, dict(request.headers), await request.body(), time.monotonic()
         )
+        self.received.append(received)
+        try:
+            run_id = str(received.json().get("run_id"))
+        except ValueError:
+            run_id = ""
+        self._by_run.setdefault(run_id, asyncio.Event()).set()
         async with self._arrived:
             self._arrived.notify_all()
         if len(self.received) <= self._fail_first:
@@ -71,6 +76,10 @@ class CallbackReceiver:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
                 await self._task
+
+    async def wait_for_run(self, run_id: str, timeout: float = 20.0) -> None:
+        """Wait until a callback about ``run_id`` has arrived (cheap with many waiters)."""
+        await asyncio.wait_for(self._by_run.setdefault(run_id, asyncio.Event()).wait(), timeout)
 
     def matching(self, where: Callable[[Received], bool]) -> list[Received]:
         return [r for r in self.received if where(r)]

@@ -1,0 +1,89 @@
+"""Outbox, relay and inbox against a real Postgres and nats-server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import nats
+import sqlalchemy as sa
+from nats.js.api import StreamConfig
+
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.events import RunCompleted
+from controlroom_runtime import db, inbox
+from controlroom_runtime.messaging_tables import inbox_table, outbox_table
+from controlroom_runtime.outbox import Outbox, OutgoingMessage
+from controlroom_runtime.unit_of_work import unit_of_work
+
+
+def _event() -> RunCompleted:
+    return RunCompleted(
+        tenant_id="t", run_id=uuid4(), attempt=1, summary="ok", finished_at=utc_now()
+    )
+
+
+async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
+    nats_url: str, database_url: str
+) -> None:
+    metadata = sa.MetaData(schema="rt")
+    outbox, inbox_t = outbox_table(metadata), inbox_table(metadata)
+    engine = db.create_engine(database_url)
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await js.add_stream(
+        StreamConfig(name="T", subjects=["controlroom.events.>"], duplicate_window=60)
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE SCHEMA rt"))
+            await conn.run_sync(metadata.create_all)
+        sessions = db.session_factory(engine)
+        published: list[str] = []
+
+        async def publish(message: OutgoingMessage) -> None:
+            await js.publish(message.subject, message.payload, headers=message.headers)
+            published.append(str(message.id))
+
+        box = Outbox(outbox, sessions, publish)
+        first, second = _event(), _event()
+
+        # A crash between commit and publish: stage and commit, but never call publish.
+        async with sessions.begin() as session:
+            for event in (first, second):
+                await box.stage(session, _outgoing(event))
+        # Someone already published `first` before the crash: the relay's copy is a duplicate.
+        await js.publish(first.subject, b"{}", headers={"Nats-Msg-Id": str(first.event_id)})
+
+        assert await box.relay_once(older_than=timedelta(0)) == 2
+        assert published == [str(first.event_id), str(second.event_id)]
+        info = await js.stream_info("T")
+        assert info.state.messages == 2  # first once (deduplicated), second once
+        async with sessions() as session:
+            left = await session.scalar(sa.select(sa.func.count()).select_from(outbox))
+        assert left == 0
+        assert await box.relay_once(older_than=timedelta(0)) == 0
+
+        # A rolled-back transaction publishes nothing.
+        try:
+            async with unit_of_work(sessions, box) as uow:
+                await uow.emit(_event())
+                raise RuntimeError("effect failed")
+        except RuntimeError:
+            pass
+        assert len(published) == 2
+
+        # The inbox: the same event id is handled once per consumer.
+        async with sessions.begin() as session:
+            assert await inbox.claim(session, inbox_t, "c1", first.event_id)
+            assert not await inbox.claim(session, inbox_t, "c1", first.event_id)
+            assert await inbox.claim(session, inbox_t, "c2", first.event_id)
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+def _outgoing(event: RunCompleted) -> OutgoingMessage:
+    from controlroom_runtime.outbox import outgoing
+
+    return outgoing(event, message_id=event.event_id, subject=event.subject)

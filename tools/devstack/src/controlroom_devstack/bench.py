@@ -1,0 +1,208 @@
+"""``make bench``: start the whole system, run scenarios, print measured beside target.
+
+Scenarios (one run of each; numbers are for this machine, printed, never asserted):
+  1. submit -> callback received for a trivial job, one at a time: p50 / p99 over N runs;
+     along the way, the submit response time and the run-status response time.
+  2. sustained end-to-end runs/s with 50 runs in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from controlroom_devstack.infra import NatsServer, Postgres, free_port
+from controlroom_devstack.receiver import CallbackReceiver
+from controlroom_devstack.stack import ServiceStack, StackConfig
+
+SECRET = "bench-secret-bench-secret-bench-secret"
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    metric: str
+    target: str
+    measured: str
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def _job(receiver: CallbackReceiver, n: int) -> dict[str, Any]:
+    return {
+        "job_type": "diagram_export",
+        "spec": {"text": f"bench {n}", "inputs": {"source": f"raw.t{n}", "target": f"gold.t{n}"}},
+        "code": {"files": [{"path": "main.sh", "content": "echo ok"}]},
+        "created_by": "bench",
+        "callbacks": {"on_complete": receiver.url("done"), "on_fail": receiver.url("fail")},
+    }
+
+
+async def _one(api: httpx.AsyncClient, receiver: CallbackReceiver, n: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    response = await api.post("/api/v1/jobs/run", json=_job(receiver, n))
+    submitted = time.perf_counter()
+    response.raise_for_status()
+    run_id = response.json()["run_id"]
+    await receiver.wait_for_run(run_id, timeout=120)
+    return submitted - started, time.perf_counter() - started
+
+
+async def _scenarios(stack: ServiceStack, runs: int, in_flight: int, total: int) -> list[Row]:
+    from controlroom_gateway.auth import mint_token
+
+    token = mint_token(
+        SECRET, tenant_id="bench", subject="bench", role="operator", ttl_seconds=3600
+    )
+    receiver = CallbackReceiver()
+    await receiver.start()
+    rows: list[Row] = []
+    try:
+        async with httpx.AsyncClient(
+            base_url=stack.url("gateway"), headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ) as api:
+            for n in range(5):  # warm up connections, consumers and caches
+                await _one(api, receiver, -n - 1)
+            submit_times, end_to_end = [], []
+            for n in range(runs):
+                submit, total_s = await _one(api, receiver, n)
+                submit_times.append(submit)
+                end_to_end.append(total_s)
+            status_times = []
+            last = (await api.post("/api/v1/jobs/run", json=_job(receiver, -100))).json()["run_id"]
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                (await api.get(f"/api/v1/runs/{last}")).raise_for_status()
+                status_times.append(time.perf_counter() - t0)
+
+            def ms(v: float) -> str:
+                return f"{v * 1000:.1f} ms"
+
+            s1 = f"submit -> callback, trivial job, sequential x{runs}"
+            rows += [
+                Row(s1, "p50 submit->callback", "not set", ms(statistics.median(end_to_end))),
+                Row(s1, "p99 submit->callback", "not set", ms(_pct(end_to_end, 99))),
+                Row(
+                    s1,
+                    "p50 POST /jobs/run",
+                    "< 500 ms (PRD NFR-1)",
+                    ms(statistics.median(submit_times)),
+                ),
+                Row(s1, "p99 POST /jobs/run", "< 500 ms (PRD NFR-1)", ms(_pct(submit_times, 99))),
+                Row(
+                    s1,
+                    "p50 GET /runs/{id}",
+                    "< 100 ms (PRD NFR-1)",
+                    ms(statistics.median(status_times)),
+                ),
+                Row(s1, "p99 GET /runs/{id}", "< 100 ms (PRD NFR-1)", ms(_pct(status_times, 99))),
+            ]
+
+            semaphore = asyncio.Semaphore(in_flight)
+            latencies: list[float] = []
+
+            async def bounded(n: int) -> None:
+                async with semaphore:
+                    latencies.append((await _one(api, receiver, 10_000 + n))[1])
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(bounded(n) for n in range(total)))
+            elapsed = time.perf_counter() - t0
+            s2 = f"sustained, {in_flight} in flight, {total} runs"
+            rows += [
+                Row(
+                    s2,
+                    "runs/s end to end",
+                    "100 concurrent jobs (NFR-3)",
+                    f"{total / elapsed:.1f}/s",
+                ),
+                Row(s2, "p50 submit->callback", "not set", ms(statistics.median(latencies))),
+                Row(s2, "p99 submit->callback", "not set", ms(_pct(latencies, 99))),
+            ]
+    finally:
+        await receiver.stop()
+    return rows
+
+
+def _print(rows: list[Row], notes: list[str]) -> None:
+    headers = ("scenario", "metric", "target", "measured")
+    widths = [max(len(h), *(len(getattr(r, h)) for r in rows)) for h in headers]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        values = (r.scenario, r.metric, r.target, r.measured)
+        print("  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)))
+    for note in notes:
+        print(note)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m controlroom_devstack.bench")
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--in-flight", type=int, default=50)
+    parser.add_argument("--total", type=int, default=400)
+    parser.add_argument("--capacity", type=int, default=16, help="executor-docker runs at once")
+    args = parser.parse_args()
+
+    base = Path(tempfile.mkdtemp(prefix="controlroom-bench-"))
+    base.chmod(0o755)
+    nats = NatsServer(base / "nats", log_file=base / "nats.log")
+    postgres = Postgres(base / "pg", database="bench")
+    stack: ServiceStack | None = None
+    try:
+        nats.start()
+        postgres.start()
+        stack = ServiceStack(
+            StackConfig(
+                nats_url=nats.url,
+                database_url=postgres.url(),
+                jwt_secret=SECRET,
+                logs_dir=base / "logs",
+                workdir=base / "work",
+                gateway_port=free_port(),
+                extra_env={
+                    "CONTROLROOM_CAPACITY": str(args.capacity),
+                    "CONTROLROOM_LOG_LEVEL": "WARNING",
+                },
+            )
+        )
+        t0 = time.perf_counter()
+        stack.start()
+        startup = time.perf_counter() - t0
+        rows = asyncio.run(_scenarios(stack, args.runs, args.in_flight, args.total))
+        _print(
+            rows,
+            [
+                "",
+                f"machine: {os.cpu_count()} cores; executor-docker local-process backend, "
+                f"capacity {args.capacity}; Postgres with fsync on; six services + the bench "
+                "client on the same machine.",
+                f"six services started and ready in {startup:.1f}s",
+            ],
+        )
+        return 0
+    finally:
+        if stack is not None:
+            stack.stop()
+        postgres.stop()
+        nats.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
