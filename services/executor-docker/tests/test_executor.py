@@ -33,7 +33,10 @@ def _dispatch(code: str, attempt: int = 1) -> DispatchRun:
 def _app(nats_url: str, database_url: str, tmp_path: Path) -> object:
     return create_app(
         ExecutorDockerSettings(
-            nats_url=nats_url, database_url=database_url, workdir=tmp_path, executor_id="exec-test"
+            nats_url=nats_url,
+            database_url=database_url,
+            executor_workdir=tmp_path,
+            executor_id="exec-test",
         )
     )
 

@@ -17,7 +17,7 @@ def _backend(tmp_path: Path) -> LocalProcessBackend:
     settings = ExecutorDockerSettings()
     return LocalProcessBackend(
         tmp_path,
-        python=settings.python,
+        python=settings.job_python,
         memory_limit_bytes=512 << 20,
         max_output_bytes=1 << 20,
         log_tail_bytes=4096,

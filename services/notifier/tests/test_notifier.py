@@ -35,7 +35,9 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
 
 
 def _settings(nats_url: str, database_url: str) -> NotifierSettings:
-    return NotifierSettings(nats_url=nats_url, database_url=database_url, poll_interval_seconds=0.2)
+    return NotifierSettings(
+        nats_url=nats_url, database_url=database_url, delivery_poll_interval_seconds=0.2
+    )
 
 
 def _submitted(receiver: CallbackReceiver) -> JobSubmitted:

@@ -25,15 +25,15 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
             name="executor-docker", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         backend = LocalProcessBackend(
-            settings.workdir,
-            python=settings.python,
-            memory_limit_bytes=settings.memory_limit_bytes,
-            max_output_bytes=settings.max_output_bytes,
-            log_tail_bytes=settings.log_tail_bytes,
+            settings.executor_workdir,
+            python=settings.job_python,
+            memory_limit_bytes=settings.job_memory_limit_bytes,
+            max_output_bytes=settings.job_max_output_bytes,
+            log_tail_bytes=settings.job_log_tail_bytes,
             keep_workdirs=settings.keep_workdirs,
         )
         executor = Executor(backend, settings.executor_id, runtime.sessions, runtime.outbox)
-        handlers.register(runtime, executor, settings.capacity)
+        handlers.register(runtime, executor, settings.executor_capacity)
 
         async def recover(_stopping: asyncio.Event) -> None:
             await executor.fail_orphaned_attempts()

@@ -25,10 +25,10 @@ class ExecutorDockerSettings(ServiceSettings):
         description="local: unsandboxed local processes (dev mode). The Docker-API container "
         "backend plugs in here later.",
     )
-    capacity: int = Field(default=4, ge=1, le=256, description="Runs executed at once")
-    workdir: Path = Field(default=Path(".controlroom/work"))
-    python: str = Field(default_factory=_base_python)
-    memory_limit_bytes: int = Field(default=2 << 30, ge=64 << 20)
-    max_output_bytes: int = Field(default=1 << 30, description="Largest file a job may write")
-    log_tail_bytes: int = Field(default=8192, description="stderr kept in a failed run's error")
+    executor_capacity: int = Field(default=4, ge=1, le=256, description="Runs executed at once")
+    executor_workdir: Path = Field(default=Path(".controlroom/work"))
+    job_python: str = Field(default_factory=_base_python)
+    job_memory_limit_bytes: int = Field(default=2 << 30, ge=64 << 20)
+    job_max_output_bytes: int = Field(default=1 << 30, description="Largest file a job may write")
+    job_log_tail_bytes: int = Field(default=8192, description="stderr kept in a failed run's error")
     keep_workdirs: bool = Field(default=False, description="Keep code dirs after a run ends")

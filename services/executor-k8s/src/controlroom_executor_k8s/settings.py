@@ -18,7 +18,7 @@ class ExecutorK8sSettings(ServiceSettings):
         default_factory=lambda: os.environ.get("KUBECONFIG"),
         description="Path of a kubeconfig; KUBECONFIG is read when this is unset",
     )
-    namespace: str = "controlroom-runs"
+    k8s_namespace: str = "controlroom-runs"
 
     def cluster_configured(self) -> bool:
         in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))

@@ -44,7 +44,7 @@ class DeliveryWorker:
 
     async def run(self, stopping: asyncio.Event) -> None:
         async with httpx.AsyncClient(
-            timeout=self._settings.timeout_seconds, follow_redirects=False
+            timeout=self._settings.webhook_timeout_seconds, follow_redirects=False
         ) as http:
             while not stopping.is_set():
                 try:
@@ -57,15 +57,15 @@ class DeliveryWorker:
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(
-                        self._wakeup.wait(), timeout=self._settings.poll_interval_seconds
+                        self._wakeup.wait(), timeout=self._settings.delivery_poll_interval_seconds
                     )
                 except TimeoutError:
                     pass
 
     async def deliver_due(self, http: httpx.AsyncClient) -> int:
-        lease = timedelta(seconds=self._settings.timeout_seconds * 3)
+        lease = timedelta(seconds=self._settings.webhook_timeout_seconds * 3)
         async with self._sessions.begin() as session:
-            due = await store.lease_due(session, self._settings.concurrency, lease)
+            due = await store.lease_due(session, self._settings.delivery_concurrency, lease)
         await asyncio.gather(*(self._deliver(http, row) for row in due))
         return len(due)
 
@@ -117,7 +117,7 @@ class DeliveryWorker:
             permanent = (
                 status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
             )
-            if permanent or attempts >= self._settings.max_attempts:
+            if permanent or attempts >= self._settings.webhook_max_attempts:
                 await store.mark(
                     uow.session, row.id, status="failed", response_status=status, last_error=error
                 )
@@ -136,7 +136,7 @@ class DeliveryWorker:
                     "callback failed for good", extra={"error": error, "attempts": attempts}
                 )
                 return
-            delay = min(2.0 ** (attempts - 1), self._settings.max_backoff_seconds)
+            delay = min(2.0 ** (attempts - 1), self._settings.webhook_max_backoff_seconds)
             await store.mark(
                 uow.session,
                 row.id,

@@ -18,11 +18,11 @@ class NotifierSettings(ServiceSettings):
         default=SecretStr(DEVELOPMENT_SECRET),
         description="Standard Webhooks signing secret (whsec_<base64>)",
     )
-    timeout_seconds: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=8, ge=1)
-    max_backoff_seconds: float = Field(default=300.0, gt=0)
-    poll_interval_seconds: float = Field(default=1.0, gt=0)
-    concurrency: int = Field(default=16, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    delivery_concurrency: int = Field(default=16, ge=1)
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> NotifierSettings:

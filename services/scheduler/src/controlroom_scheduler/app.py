@@ -24,9 +24,7 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             name="scheduler", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         routes = routing_table(settings.routing_profile, settings.routes)
-        handlers.register(
-            runtime, Scheduler(routes, settings.default_timeout_seconds, runtime.metrics)
-        )
+        handlers.register(runtime, Scheduler(routes, settings.run_timeout_seconds, runtime.metrics))
         return runtime
 
     return service_app("scheduler", settings, build)

@@ -20,4 +20,4 @@ class SchedulerSettings(ServiceSettings):
         default_factory=dict,
         description='Per-job-type overrides, JSON: {"spark_etl": "k8s"}',
     )
-    default_timeout_seconds: int = Field(default=600, ge=1)
+    run_timeout_seconds: int = Field(default=600, ge=1)

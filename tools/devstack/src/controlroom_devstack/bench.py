@@ -176,7 +176,7 @@ def main() -> int:
                 workdir=base / "work",
                 gateway_port=free_port(),
                 extra_env={
-                    "CONTROLROOM_CAPACITY": str(args.capacity),
+                    "CONTROLROOM_EXECUTOR_CAPACITY": str(args.capacity),
                     "CONTROLROOM_LOG_LEVEL": "WARNING",
                 },
             )

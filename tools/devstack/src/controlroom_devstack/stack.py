@@ -72,7 +72,7 @@ class ServiceStack:
                 "CONTROLROOM_NATS_URL": c.nats_url,
                 "CONTROLROOM_DATABASE_URL": c.database_url,
                 "CONTROLROOM_JWT_SECRET": c.jwt_secret,
-                "CONTROLROOM_WORKDIR": str(c.workdir),
+                "CONTROLROOM_EXECUTOR_WORKDIR": str(c.workdir),
                 f"CONTROLROOM_{service.env_key}_PORT": str(c.port(service)),
                 "PYTHONUNBUFFERED": "1",
             }
