@@ -127,6 +127,15 @@ def _as_pg_user() -> list[str]:
     return ["runuser", "-u", PG_SYSTEM_USER, "--"]
 
 
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{Path(command[command.index('--') + 1] if '--' in command else command[0]).name} "
+            f"failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-2000:]}"
+        )
+
+
 def _open_path_for(path: Path) -> None:
     """Let the Postgres system user traverse every parent folder of its data dir."""
     if os.geteuid() != 0:
@@ -158,13 +167,15 @@ class Postgres:
 
     def start(self) -> None:
         prefix = _as_pg_user()
+        # The system user must reach the binaries too (a venv inside a private temp dir).
+        _open_path_for(Path(_pg_bin("initdb")))
         if not (self.data_dir / "PG_VERSION").exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             _open_path_for(self.data_dir)
             if prefix:
                 shutil.chown(self.data_dir, PG_SYSTEM_USER)
             self.data_dir.chmod(0o700)
-            subprocess.run(
+            _run(
                 [
                     *prefix,
                     _pg_bin("initdb"),
@@ -177,8 +188,6 @@ class Postgres:
                     "utf8",
                     "--no-instructions",
                 ],
-                check=True,
-                capture_output=True,
             )
         else:
             _open_path_for(self.data_dir)
@@ -186,7 +195,7 @@ class Postgres:
         if not self.durable:
             # Test databases: speed over crash safety.
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        subprocess.run(
+        _run(
             [
                 *prefix,
                 _pg_bin("pg_ctl"),
@@ -201,8 +210,6 @@ class Postgres:
                 options,
                 "start",
             ],
-            check=True,
-            capture_output=True,
         )
         self.create_database(self.database)
 
@@ -224,7 +231,7 @@ class Postgres:
             text=True,
         ).stdout.strip()
         if exists != "1":
-            subprocess.run(
+            _run(
                 [
                     _pg_bin("createdb"),
                     "-h",
@@ -235,8 +242,6 @@ class Postgres:
                     "postgres",
                     name,
                 ],
-                check=True,
-                capture_output=True,
             )
 
     def stop(self) -> None:
