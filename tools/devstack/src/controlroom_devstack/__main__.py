@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from controlroom_devstack.infra import NatsServer, Postgres
-from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig
+from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint_dev_token
 
 
 def _home() -> Path:
@@ -33,28 +33,6 @@ def _jwt_secret(home: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _dev_token(secret: str) -> str:
-    env = dict(os.environ, CONTROLROOM_JWT_SECRET=secret)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "controlroom_gateway",
-            "token",
-            "--tenant",
-            "dev",
-            "--role",
-            "operator",
-            "--sub",
-            "developer",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def _banner(api: str, token: str, started_in: float, logs: Path) -> str:
@@ -125,7 +103,8 @@ def up() -> int:
         stack.start()
         api = stack.url("gateway")
         print(
-            _banner(api, _dev_token(secret), time.monotonic() - started, home / "logs"), flush=True
+            _banner(api, mint_dev_token(secret), time.monotonic() - started, home / "logs"),
+            flush=True,
         )
         while not stop.is_set():
             for name, process in stack.processes.items():

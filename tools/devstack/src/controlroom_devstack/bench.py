@@ -23,7 +23,7 @@ import httpx
 
 from controlroom_devstack.infra import NatsServer, Postgres, free_port
 from controlroom_devstack.receiver import CallbackReceiver
-from controlroom_devstack.stack import ServiceStack, StackConfig
+from controlroom_devstack.stack import ServiceStack, StackConfig, mint_dev_token
 
 SECRET = "bench-secret-bench-secret-bench-secret"
 
@@ -63,11 +63,7 @@ async def _one(api: httpx.AsyncClient, receiver: CallbackReceiver, n: int) -> tu
 
 
 async def _scenarios(stack: ServiceStack, runs: int, in_flight: int, total: int) -> list[Row]:
-    from controlroom_gateway.auth import mint_token
-
-    token = mint_token(
-        SECRET, tenant_id="bench", subject="bench", role="operator", ttl_seconds=3600
-    )
+    token = mint_dev_token(SECRET, tenant="bench")
     receiver = CallbackReceiver()
     await receiver.start()
     rows: list[Row] = []

@@ -17,6 +17,28 @@ import httpx
 from controlroom_devstack.infra import free_port
 
 
+def mint_dev_token(secret: str, tenant: str = "dev", role: str = "operator") -> str:
+    """A bearer token from the gateway's own CLI (devstack never imports a service's code)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controlroom_gateway",
+            "token",
+            "--tenant",
+            tenant,
+            "--role",
+            role,
+            "--sub",
+            "developer",
+        ],
+        env=dict(os.environ, CONTROLROOM_JWT_SECRET=secret),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 @dataclass(frozen=True)
 class ServiceDef:
     name: str
