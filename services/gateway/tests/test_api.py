@@ -197,3 +197,37 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.json()["checks"] == {"nats": "ok", "postgres": "ok", "migrations": "ok"}
     docs = await client.get("/openapi.json")
     assert "/api/v1/jobs/run" in docs.json()["paths"]
+
+
+async def test_list_runs_filters_and_pages_without_gaps_or_repeats(
+    client: httpx.AsyncClient, token: Callable[..., str]
+) -> None:
+    created = []
+    for n in range(7):
+        body = job(job_type="spark_etl" if n % 2 else "diagram_export", created_by=f"user{n % 3}")
+        created.append((await client.post("/api/v1/jobs/run", json=body)).json()["run_id"])
+    await client.post(
+        "/api/v1/jobs/run", json=job(), headers={"Authorization": f"Bearer {token(tenant='other')}"}
+    )
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/v1/runs", params=params)).json()
+        seen += [item["run_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(created))  # newest first, every run once, no other tenant
+    etl = (await client.get("/api/v1/runs", params={"job_type": "spark_etl"})).json()["items"]
+    assert {r["job_type"] for r in etl} == {"spark_etl"} and len(etl) == 3
+    mine = (
+        await client.get("/api/v1/runs", params={"created_by": "user0", "status": "queued"})
+    ).json()
+    assert len(mine["items"]) == 3
+    future = (await client.get("/api/v1/runs", params={"since": "2999-01-01T00:00:00Z"})).json()
+    assert future == {"items": [], "next_cursor": None}
+    bad = await client.get("/api/v1/runs", params={"cursor": "!!!"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+    bad_status = await client.get("/api/v1/runs", params={"status": "exploded"})
+    assert bad_status.status_code == 422

@@ -160,3 +160,12 @@ class RunView(ApiModel):
     exit_code: int | None = None
     failure_reason: FailureReason | None = None
     error: str | None = None
+
+
+class RunPage(ApiModel):
+    """One page of ``GET /api/v1/runs``, newest first."""
+
+    items: list[RunView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page"
+    )

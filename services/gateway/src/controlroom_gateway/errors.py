@@ -49,6 +49,12 @@ class InvalidJob(GatewayError):
     status, title = 422, "Invalid job"
 
 
+class InvalidRequest(GatewayError):
+    """A query parameter or header that the schema accepts but the API cannot use."""
+
+    status, title = 422, "Invalid request"
+
+
 class UpstreamUnavailable(GatewayError):
     """A service the gateway asked did not answer in time."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
-from controlroom_contracts.api import JobRequest, RunView, SubmitResponse
+from controlroom_contracts.api import JobRequest, RunPage, RunStatus, RunView, SubmitResponse
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery, RpcError
 from controlroom_gateway import service, store
 from controlroom_gateway.deps import (
@@ -20,6 +21,7 @@ from controlroom_gateway.deps import (
     SettingsDep,
 )
 from controlroom_gateway.errors import RunNotFound, UpstreamUnavailable
+from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_runtime.unit_of_work import unit_of_work
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -61,6 +63,36 @@ async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep
     if view is None:
         raise RunNotFound(f"run {run_id} not found")
     return view
+
+
+@router.get(
+    "/runs",
+    response_model=RunPage,
+    tags=["runs"],
+    summary="The tenant's runs, newest first, filtered, with cursor pagination",
+    responses={401: PROBLEM, 422: PROBLEM},
+)
+async def list_runs(
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    status: RunStatus | None = None,
+    job_type: Annotated[str | None, Query(max_length=64)] = None,
+    created_by: Annotated[str | None, Query(max_length=256)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunPage:
+    after = decode_cursor(cursor) if cursor else None
+    filters = store.RunFilter(status=status, job_type=job_type, created_by=created_by, since=since)
+    async with runtime.sessions() as session:
+        items = await store.list_runs(
+            session, principal.tenant_id, filters, limit=limit + 1, after=after
+        )
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].run_id)
+    return RunPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

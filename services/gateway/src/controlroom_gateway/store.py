@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -90,8 +91,42 @@ async def get_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunVie
             sa.select(runs).where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
         )
     ).first()
-    if row is None:
-        return None
+    return None if row is None else _view(row)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    status: RunStatus | None = None
+    job_type: str | None = None
+    created_by: str | None = None
+    since: datetime | None = None
+
+
+async def list_runs(
+    session: AsyncSession,
+    tenant_id: str,
+    filters: RunFilter,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> list[RunView]:
+    """Newest first; keyset pagination on (created_at, run_id) so pages never shift."""
+    query = sa.select(runs).where(runs.c.tenant_id == tenant_id)
+    if filters.status is not None:
+        query = query.where(runs.c.status == filters.status.value)
+    if filters.job_type is not None:
+        query = query.where(runs.c.job_type == filters.job_type)
+    if filters.created_by is not None:
+        query = query.where(runs.c.created_by == filters.created_by)
+    if filters.since is not None:
+        query = query.where(runs.c.created_at >= filters.since)
+    if after is not None:
+        query = query.where(sa.tuple_(runs.c.created_at, runs.c.run_id) < sa.tuple_(*after))
+    query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+    return [_view(row) for row in await session.execute(query)]
+
+
+def _view(row: sa.Row[Any]) -> RunView:
     return RunView(
         run_id=row.run_id,
         job_type=row.job_type,
