@@ -231,3 +231,36 @@ async def test_list_runs_filters_and_pages_without_gaps_or_repeats(
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
     bad_status = await client.get("/api/v1/runs", params={"status": "exploded"})
     assert bad_status.status_code == 422
+
+
+async def test_idempotency_key_replays_the_same_body_and_refuses_a_different_one(
+    client: httpx.AsyncClient, token: Callable[..., str], event_tap: EventTap
+) -> None:
+    headers = {"Idempotency-Key": "build-42"}
+    first = await client.post("/api/v1/jobs/run", json=job(), headers=headers)
+    assert first.status_code == 202
+    again = await client.post("/api/v1/jobs/run", json=job(), headers=headers)
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    different = await client.post("/api/v1/jobs/run", json=job(created_by="else"), headers=headers)
+    assert different.status_code == 409
+    assert different.headers["content-type"] == PROBLEM
+    assert different.json()["run_id"] == first.json()["run_id"]
+    # Keys belong to a tenant: another tenant's identical key is a new run.
+    other = await client.post(
+        "/api/v1/jobs/run",
+        json=job(),
+        headers=headers | {"Authorization": f"Bearer {token(tenant='globex')}"},
+    )
+    assert other.status_code == 202 and other.json()["run_id"] != first.json()["run_id"]
+    concurrent = await asyncio.gather(
+        *(
+            client.post("/api/v1/jobs/run", json=job(), headers={"Idempotency-Key": "race"})
+            for _ in range(5)
+        )
+    )
+    assert len({r.json()["run_id"] for r in concurrent}) == 1
+    assert sorted(r.status_code for r in concurrent) == [200, 200, 200, 200, 202]
+    run_id = first.json()["run_id"]
+    await event_tap.wait_for(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == run_id)
+    assert len(event_tap.matching(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == run_id)) == 1

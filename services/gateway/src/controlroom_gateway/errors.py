@@ -49,6 +49,12 @@ class InvalidJob(GatewayError):
     status, title = 422, "Invalid job"
 
 
+class IdempotencyConflict(GatewayError):
+    """The Idempotency-Key was already used with a different request body."""
+
+    status, title = 409, "Idempotency key reused"
+
+
 class InvalidRequest(GatewayError):
     """A query parameter or header that the schema accepts but the API cannot use."""
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
@@ -36,18 +36,35 @@ router = APIRouter(prefix="/api/v1")
     summary="Submit a job; its run is queued",
     responses={
         401: PROBLEM | {"description": "Missing or invalid token"},
+        200: {"description": "Replay of an earlier submission with the same Idempotency-Key"},
         403: PROBLEM | {"description": "Role below operator"},
+        409: PROBLEM | {"description": "Idempotency-Key reused with a different body"},
         413: PROBLEM | {"description": "Body too large"},
         422: PROBLEM | {"description": "Invalid job; `errors` names each field"},
     },
 )
 async def submit_job(
-    job: JobRequest, principal: CurrentOperator, runtime: RuntimeDep, limits: LimitsDep
+    job: JobRequest,
+    principal: CurrentOperator,
+    runtime: RuntimeDep,
+    limits: LimitsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Same key + same body within 24 h returns the original run (200)",
+        ),
+    ] = None,
 ) -> SubmitResponse:
     limits.check(job)
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-        event = await service.submit_job(uow, job, principal)
-    return SubmitResponse(run_id=event.run_id, created_at=event.occurred_at)
+        submission = await service.submit_job(uow, job, principal, idempotency_key)
+    if submission.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
 
 
 @router.get(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from controlroom_contracts.api import JobRequest, RunStatus
 from controlroom_contracts.events import (
@@ -17,9 +19,9 @@ from controlroom_contracts.events import (
     RunQueued,
     RunStarted,
 )
-from controlroom_gateway import store
+from controlroom_gateway import idempotency, store
 from controlroom_gateway.auth import Principal
-from controlroom_gateway.errors import InvalidJob
+from controlroom_gateway.errors import IdempotencyConflict, InvalidJob
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -68,11 +70,37 @@ class JobLimits:
             )
 
 
-async def submit_job(uow: UnitOfWork, job: JobRequest, principal: Principal) -> JobSubmitted:
+@dataclass(frozen=True)
+class Submission:
+    run_id: UUID
+    created_at: datetime
+    replayed: bool
+    """True when an earlier submission with the same Idempotency-Key is returned."""
+
+
+async def submit_job(
+    uow: UnitOfWork, job: JobRequest, principal: Principal, idempotency_key: str | None = None
+) -> Submission:
     """Record the run as queued and emit JobSubmitted in the same transaction."""
     event = JobSubmitted(
         tenant_id=principal.tenant_id, run_id=uuid4(), job=job, submitted_by=principal.subject
     )
+    if idempotency_key is not None:
+        prior = await idempotency.reserve(
+            uow.session,
+            tenant_id=principal.tenant_id,
+            key=idempotency_key,
+            fingerprint=idempotency.request_fingerprint(job),
+            run_id=event.run_id,
+            created_at=event.occurred_at,
+        )
+        if prior is not None:
+            if not prior.same_body:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {idempotency_key!r} was used with a different body",
+                    run_id=str(prior.run_id),
+                )
+            return Submission(prior.run_id, prior.created_at, replayed=True)
     await store.insert_run(
         uow.session,
         run_id=event.run_id,
@@ -85,7 +113,7 @@ async def submit_job(uow: UnitOfWork, job: JobRequest, principal: Principal) -> 
     )
     await uow.emit(event)
     log.info("job submitted", extra={"run_id": str(event.run_id), "job_type": job.job_type})
-    return event
+    return Submission(event.run_id, event.occurred_at, replayed=False)
 
 
 async def project_submission(uow: UnitOfWork, event: JobSubmitted) -> None:
