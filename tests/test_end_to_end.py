@@ -150,3 +150,26 @@ async def test_one_run_is_one_trace_across_services(
         await asyncio.sleep(0.1)
     assert wanted <= set(traces), traces
     assert len(set().union(*traces.values())) == 1, traces
+
+
+async def test_live_event_stream_follows_a_run_and_resumes_after_a_disconnect(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    code = "import time\ntime.sleep(1.5)\nprint('slow done')"
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
+    url = f"/api/v1/runs/{run_id}/events/stream"
+    first: list[tuple[int, str]] = []
+    async with api.stream("GET", url) as response:
+        assert response.status_code == 200
+        event_type = ""
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                event_type = line[7:]
+            elif line.startswith("id: "):
+                first.append((int(line[4:]), event_type))
+                if event_type == "started":
+                    break  # disconnect while the job is still running
+    assert first[-1][1] == "started"
+    resumed = await api.get(url, headers={"Last-Event-ID": str(first[-1][0])}, timeout=30)
+    rest = [line[7:] for line in resumed.text.splitlines() if line.startswith("event: ")]
+    assert rest[-1] == "completed" and "started" not in rest

@@ -264,3 +264,54 @@ async def test_idempotency_key_replays_the_same_body_and_refuses_a_different_one
     run_id = first.json()["run_id"]
     await event_tap.wait_for(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == run_id)
     assert len(event_tap.matching(subjects.JOB_SUBMITTED, lambda d: d["run_id"] == run_id)) == 1
+
+
+async def test_pushed_events_and_lifecycle_form_the_history_and_the_stream(
+    client: httpx.AsyncClient, event_tap: EventTap, token: Callable[..., str]
+) -> None:
+    run_id = (await client.post("/api/v1/jobs/run", json=job())).json()["run_id"]
+    url = f"/api/v1/runs/{run_id}/events"
+    pushes = [
+        {"event_type": "progress", "data": {"percent": 50, "message": "half"}},
+        {"event_type": "log", "data": {"stream": "stderr", "lines": ["warn: x"]}},
+        {"event_type": "artifact", "data": {"path": "output/a.csv", "size_bytes": 3}},
+    ]
+    for body in pushes:
+        assert (await client.post(url, json=body)).status_code == 202
+    done = RunCompleted(
+        tenant_id="acme", run_id=UUID(run_id), attempt=1, summary="ok", finished_at=utc_now()
+    )
+    await event_tap.wait_for(subjects.ARTIFACT_REPORTED, lambda d: d["run_id"] == run_id)
+    await event_tap.publish(done.subject, done.model_dump_json().encode())
+
+    async def history() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = (await client.get(url)).json()["items"]
+        return items if items and items[-1]["event_type"] == "completed" else None
+
+    items = await _eventually(history)
+    assert [i["event_type"] for i in items] == ["progress", "log", "artifact", "completed"]
+    assert items[0]["data"]["percent"] == 50 and items[2]["data"]["path"] == "output/a.csv"
+    paged = (await client.get(url, params={"limit": 2})).json()
+    rest = (await client.get(url, params={"cursor": paged["next_cursor"]})).json()
+    assert [i["id"] for i in paged["items"] + rest["items"]] == [i["id"] for i in items]
+
+    # The stream replays everything and closes at the end of the run ...
+    stream = await client.get(f"{url}/stream")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    ids = [int(line[4:]) for line in stream.text.splitlines() if line.startswith("id: ")]
+    assert ids == [i["id"] for i in items]
+    # ... and resumes after Last-Event-ID.
+    resumed = await client.get(f"{url}/stream", headers={"Last-Event-ID": str(items[1]["id"])})
+    ids = [int(line[4:]) for line in resumed.text.splitlines() if line.startswith("id: ")]
+    assert ids == [i["id"] for i in items[2:]]
+
+    viewer = {"Authorization": f"Bearer {token(role='viewer')}"}
+    assert (await client.post(url, json=pushes[0], headers=viewer)).status_code == 403
+    other = {"Authorization": f"Bearer {token(tenant='globex')}"}
+    assert (await client.get(url, headers=other)).status_code == 404
+    assert (await client.get(f"{url}/stream", headers=other)).status_code == 404
+    assert (await client.post(url, json=pushes[0], headers=other)).status_code == 404
+    bad = await client.post(url, json={"event_type": "progress", "data": {"percent": 101}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("percent")
+    unknown_type = await client.post(url, json={"event_type": "explode", "data": {}})
+    assert unknown_type.status_code == 422

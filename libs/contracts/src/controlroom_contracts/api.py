@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -169,3 +169,57 @@ class RunPage(ApiModel):
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; null on the last page"
     )
+
+
+class ProgressData(ApiModel):
+    percent: float | None = Field(default=None, ge=0, le=100)
+    message: str | None = Field(default=None, max_length=4000)
+
+
+class LogData(ApiModel):
+    stream: Literal["stdout", "stderr"] = "stdout"
+    lines: list[Annotated[str, Field(max_length=16_000)]] = Field(min_length=1, max_length=1000)
+
+
+class ArtifactData(ApiModel):
+    path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH)
+    url: str | None = Field(default=None, max_length=4096)
+    size_bytes: int | None = Field(default=None, ge=0)
+    checksum: str | None = Field(default=None, max_length=200)
+    content_type: str | None = Field(default=None, max_length=200)
+
+
+class ProgressEventIn(ApiModel):
+    event_type: Literal["progress"]
+    timestamp: datetime | None = None
+    data: ProgressData
+
+
+class LogEventIn(ApiModel):
+    event_type: Literal["log"]
+    timestamp: datetime | None = None
+    data: LogData
+
+
+class ArtifactEventIn(ApiModel):
+    event_type: Literal["artifact"]
+    timestamp: datetime | None = None
+    data: ArtifactData
+
+
+RunEventIn = Annotated[
+    ProgressEventIn | LogEventIn | ArtifactEventIn, Field(discriminator="event_type")
+]
+"""Body of ``POST /api/v1/runs/{run_id}/events`` (PRD FR-4)."""
+
+
+class RunEventView(ApiModel):
+    id: int = Field(description="Position in the run's history; the SSE event id")
+    event_type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class RunEventPage(ApiModel):
+    items: list[RunEventView]
+    next_cursor: str | None = None

@@ -81,6 +81,19 @@ class ArtifactStored(RunMessage, Event):
     content_type: str
 
 
+class ArtifactReported(RunMessage, Event):
+    """A job or an internal system reported an artifact it keeps somewhere itself."""
+
+    subject: ClassVar[str] = subjects.ARTIFACT_REPORTED
+    event_type: Literal["run.artifact_reported"] = "run.artifact_reported"
+    attempt: int = Field(ge=1)
+    path: str
+    url: str | None = None
+    size_bytes: int | None = Field(default=None, ge=0)
+    checksum: str | None = None
+    content_type: str | None = None
+
+
 class RunCompleted(RunMessage, Event):
     subject: ClassVar[str] = subjects.RUN_COMPLETED
     event_type: Literal["run.completed"] = "run.completed"
@@ -158,6 +171,7 @@ RUN_LIFECYCLE_EVENTS: tuple[type[RunMessage], ...] = (
     RunProgress,
     RunLog,
     ArtifactStored,
+    ArtifactReported,
     RunCompleted,
     RunFailed,
     RunCancelled,
@@ -174,6 +188,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RunProgress,
     RunLog,
     ArtifactStored,
+    ArtifactReported,
     RunCompleted,
     RunFailed,
     RunCancelled,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_gateway import handlers
+from controlroom_gateway import handlers, run_events
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.routes import router
@@ -43,5 +43,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
         install_problem_handlers(app)
         app.include_router(router)
+        app.include_router(run_events.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

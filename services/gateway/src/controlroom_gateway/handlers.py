@@ -5,15 +5,18 @@ from __future__ import annotations
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import (
+    ArtifactReported,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
     RunDispatched,
     RunFailed,
+    RunLog,
+    RunProgress,
     RunQueued,
     RunStarted,
 )
-from controlroom_gateway.service import project_run_event, project_submission
+from controlroom_gateway.service import project_run_event, project_submission, record_history
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -26,6 +29,9 @@ MODELS: dict[str, type[Message]] = {
     subjects.RUN_COMPLETED: RunCompleted,
     subjects.RUN_FAILED: RunFailed,
     subjects.RUN_CANCELLED: RunCancelled,
+    subjects.RUN_PROGRESS: RunProgress,
+    subjects.RUN_LOG: RunLog,
+    subjects.ARTIFACT_REPORTED: ArtifactReported,
 }
 
 
@@ -36,6 +42,8 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         event, RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
     ):
         await project_run_event(uow, event)
+    elif isinstance(event, RunProgress | RunLog | ArtifactReported):
+        await record_history(uow, event)
 
 
 def register(runtime: ServiceRuntime) -> None:

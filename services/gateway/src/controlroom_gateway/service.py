@@ -9,24 +9,76 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from controlroom_contracts.api import JobRequest, RunStatus
+from controlroom_contracts.api import (
+    JobRequest,
+    LogEventIn,
+    ProgressEventIn,
+    RunEventIn,
+    RunStatus,
+)
 from controlroom_contracts.events import (
+    ArtifactReported,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
     RunDispatched,
     RunFailed,
+    RunLog,
+    RunProgress,
     RunQueued,
     RunStarted,
 )
 from controlroom_gateway import idempotency, store
 from controlroom_gateway.auth import Principal
-from controlroom_gateway.errors import IdempotencyConflict, InvalidJob
+from controlroom_gateway.errors import IdempotencyConflict, InvalidJob, RunNotFound
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
+ReportedEvent = RunProgress | RunLog | ArtifactReported
+
+_ENVELOPE = {"event_id", "occurred_at", "schema_version", "tenant_id", "run_id", "event_type"}
+
+
+def history_type(event_type: str) -> str:
+    """``run.started`` -> ``started``; both artifact events -> ``artifact`` (PRD FR-4 names)."""
+    if event_type.startswith("run.artifact"):
+        return "artifact"
+    return event_type.removeprefix("run.")
+
+
+async def record_history(uow: UnitOfWork, event: RunEvent | ReportedEvent) -> None:
+    await store.add_run_event(
+        uow.session,
+        tenant_id=event.tenant_id,
+        run_id=event.run_id,
+        event_type=history_type(event.event_type),
+        occurred_at=event.occurred_at,
+        data=event.model_dump(mode="json", exclude=_ENVELOPE),
+    )
+
+
+async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: RunEventIn) -> None:
+    """An event pushed over REST becomes a run event on NATS (history follows from it)."""
+    row = await store.lock_run(uow.session, run_id, principal.tenant_id)
+    if row is None:
+        raise RunNotFound(f"run {run_id} not found")
+    common: dict[str, Any] = {
+        "tenant_id": principal.tenant_id,
+        "run_id": run_id,
+        "attempt": max(row.attempt, 1),
+    }
+    if body.timestamp is not None:
+        common["occurred_at"] = body.timestamp
+    event: ReportedEvent
+    if isinstance(body, ProgressEventIn):
+        event = RunProgress(**common, percent=body.data.percent, message=body.data.message)
+    elif isinstance(body, LogEventIn):
+        event = RunLog(**common, stream=body.data.stream, lines=body.data.lines)
+    else:
+        event = ArtifactReported(**common, **body.data.model_dump())
+    await uow.emit(event)
 
 
 class JobLimits:
@@ -174,3 +226,4 @@ async def project_run_event(uow: UnitOfWork, event: RunEvent) -> None:
         changes["attempt"] = attempt
     if changes:
         await store.update_run(uow.session, event.run_id, **changes)
+    await record_history(uow, event)

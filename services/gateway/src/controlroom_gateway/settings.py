@@ -19,6 +19,9 @@ class GatewaySettings(ServiceSettings):
     max_code_file_bytes: int = Field(default=256 << 10, description="Largest single code file")
     max_code_total_bytes: int = Field(default=768 << 10, description="All code files together")
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    sse_poll_interval_seconds: float = Field(
+        default=0.25, gt=0, description="How often a live event stream looks for new events"
+    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlroom_contracts.api import RunStatus, RunView
+from controlroom_contracts.api import RunEventView, RunStatus, RunView
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 
 metadata = sa.MetaData(schema="gateway")
@@ -50,6 +50,59 @@ idempotency_keys = sa.Table(
     sa.Column("run_id", sa.Uuid, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Uuid, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.Index("ix_run_events_run_id", "run_id", "id"),
+)
+
+TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
+
+
+async def add_run_event(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    run_id: UUID,
+    event_type: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+) -> None:
+    await session.execute(
+        sa.insert(run_events).values(
+            tenant_id=tenant_id,
+            run_id=run_id,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            data=data,
+        )
+    )
+
+
+async def list_run_events(
+    session: AsyncSession, tenant_id: str, run_id: UUID, *, after: int, limit: int
+) -> list[RunEventView]:
+    rows = await session.execute(
+        sa.select(run_events)
+        .where(
+            run_events.c.run_id == run_id,
+            run_events.c.tenant_id == tenant_id,
+            run_events.c.id > after,
+        )
+        .order_by(run_events.c.id)
+        .limit(limit)
+    )
+    return [
+        RunEventView(id=r.id, event_type=r.event_type, occurred_at=r.occurred_at, data=r.data)
+        for r in rows
+    ]
 
 
 async def insert_run(
