@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,20 @@ from controlroom_devstack.receiver import CallbackReceiver
 from controlroom_devstack.stack import ServiceStack, StackConfig
 
 SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On a failed cross-service test, attach the tail of every service log to the report."""
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(stack, ServiceStack):
+        for path in sorted(stack.config.logs_dir.glob("*.log")):
+            tail = path.read_text(errors="replace").splitlines()[-40:]
+            report.sections.append((f"service log {path.name}", "\n".join(tail)))
+    return report
 
 
 @pytest.fixture(scope="module")

@@ -161,15 +161,20 @@ async def test_live_event_stream_follows_a_run_and_resumes_after_a_disconnect(
     first: list[tuple[int, str]] = []
     async with api.stream("GET", url) as response:
         assert response.status_code == 200
-        event_type = ""
+        fields: dict[str, str] = {}
         async for line in response.aiter_lines():
-            if line.startswith("event: "):
-                event_type = line[7:]
-            elif line.startswith("id: "):
-                first.append((int(line[4:]), event_type))
-                if event_type == "started":
-                    break  # disconnect while the job is still running
+            if line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+                continue
+            if "id" in fields:  # a blank line ends one event
+                first.append((int(fields["id"]), fields.get("event", "")))
+            fields = {}
+            if first and first[-1][1] == "started":
+                break  # disconnect while the job is still running
     assert first[-1][1] == "started"
     resumed = await api.get(url, headers={"Last-Event-ID": str(first[-1][0])}, timeout=30)
+    assert resumed.status_code == 200, resumed.text
     rest = [line[7:] for line in resumed.text.splitlines() if line.startswith("event: ")]
+    assert rest, (first, resumed.text)
     assert rest[-1] == "completed" and "started" not in rest

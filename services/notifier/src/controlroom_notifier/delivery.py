@@ -47,6 +47,8 @@ class DeliveryWorker:
             timeout=self._settings.webhook_timeout_seconds, follow_redirects=False
         ) as http:
             while not stopping.is_set():
+                # Cleared before the pass, so a wake-up arriving during it is not lost.
+                self._wakeup.clear()
                 try:
                     handled = await self.deliver_due(http)
                 except Exception:
@@ -54,7 +56,6 @@ class DeliveryWorker:
                     handled = 0
                 if handled:
                     continue
-                self._wakeup.clear()
                 try:
                     await asyncio.wait_for(
                         self._wakeup.wait(), timeout=self._settings.delivery_poll_interval_seconds
