@@ -178,3 +178,28 @@ async def test_live_event_stream_follows_a_run_and_resumes_after_a_disconnect(
     rest = [line[7:] for line in resumed.text.splitlines() if line.startswith("event: ")]
     assert rest, (first, resumed.text)
     assert rest[-1] == "completed" and "started" not in rest
+
+
+async def test_cancel_terminates_a_running_job_and_is_idempotent(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    code = "import time\nprint('working', flush=True)\ntime.sleep(60)"
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
+    await wait_for_status(api, run_id, "running")
+    first = await api.post(f"/api/v1/runs/{run_id}/cancel")
+    assert first.status_code == 202 and first.json()["status"] == "running"
+    again = await api.post(f"/api/v1/runs/{run_id}/cancel")
+    assert again.status_code == 202
+    view = await wait_for_status(api, run_id, "cancelled", "completed", "failed")
+    assert view["status"] == "cancelled" and view["completed_at"]
+    callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    assert callback.path == "/fail" and callback.json()["status"] == "cancelled"
+    assert (await api.post(f"/api/v1/runs/{run_id}/cancel")).status_code == 202
+
+    done = (await api.post("/api/v1/jobs/run", json=job(receiver, "print(1)"))).json()["run_id"]
+    await wait_for_status(api, done, "completed")
+    refused = await api.post(f"/api/v1/runs/{done}/cancel")
+    assert refused.status_code == 409 and refused.json()["run_status"] == "completed"
+    assert refused.headers["content-type"] == "application/problem+json"
+    missing = await api.post("/api/v1/runs/00000000-0000-0000-0000-000000000001/cancel")
+    assert missing.status_code == 404

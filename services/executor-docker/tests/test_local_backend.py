@@ -99,3 +99,30 @@ async def test_code_directory_is_removed_after_the_run(tmp_path: Path) -> None:
     await backend.run(spec)
     assert not (backend.attempt_dir(spec) / "work").exists()
     assert (backend.attempt_dir(spec) / "logs" / "stdout.log").read_text() == "1\n"
+
+
+async def test_cancel_terminates_a_running_job(tmp_path: Path) -> None:
+    import asyncio
+
+    backend = _backend(tmp_path)
+    spec = _spec({"main.sh": "echo started; sleep 30"})
+    task = asyncio.create_task(backend.run(spec))
+    while not backend.cancel(spec.run_id):
+        await asyncio.sleep(0.01)
+    outcome = await asyncio.wait_for(task, 10)
+    assert outcome.cancelled and not outcome.succeeded
+    assert backend.cancel(spec.run_id) is False  # nothing left to cancel
+
+
+async def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    import asyncio
+
+    backend = _backend(tmp_path)
+    spec = _spec({"main.sh": "trap '' TERM; echo ready; sleep 30"})
+    task = asyncio.create_task(backend.run(spec))
+    log = backend.attempt_dir(spec) / "logs" / "stdout.log"
+    while not (log.exists() and log.read_text()):
+        await asyncio.sleep(0.01)
+    assert backend.cancel(spec.run_id)
+    outcome = await asyncio.wait_for(task, 10)
+    assert outcome.cancelled and outcome.exit_code is not None and outcome.exit_code < 0

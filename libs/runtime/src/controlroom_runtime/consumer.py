@@ -57,12 +57,14 @@ class ConsumerSpec(Generic[M]):
     batch_size: int = 64
     concurrency: int = 1
     """Messages handled at once; above 1, ordering between messages is not kept."""
+    only_new: bool = False
+    """A consumer created for this replica starts at new messages instead of the history."""
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.name,
             ack_policy=JsAckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.NEW if self.only_new else DeliverPolicy.ALL,
             ack_wait=self.ack_wait_seconds,
             # JetStream stops redelivering after this; our own counter dead-letters first.
             max_deliver=self.max_deliver + 1,

@@ -33,7 +33,7 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
             keep_workdirs=settings.keep_workdirs,
         )
         executor = Executor(backend, settings.executor_id, runtime.sessions, runtime.outbox)
-        handlers.register(runtime, executor, settings.executor_capacity)
+        handlers.register(runtime, executor, settings.executor_capacity, settings.executor_id)
 
         async def recover(_stopping: asyncio.Event) -> None:
             await executor.fail_orphaned_attempts()

@@ -27,10 +27,11 @@ class RunOutcome:
     """None when the job succeeded."""
     error: str | None = None
     stdout_tail: str = ""
+    cancelled: bool = False
 
     @property
     def succeeded(self) -> bool:
-        return self.failure_reason is None
+        return self.failure_reason is None and not self.cancelled
 
 
 class ExecutionBackend(Protocol):
@@ -40,3 +41,7 @@ class ExecutionBackend(Protocol):
     """True when the job is isolated in a container; False for local processes."""
 
     async def run(self, spec: RunSpec) -> RunOutcome: ...
+
+    def cancel(self, run_id: UUID) -> bool:
+        """Stop the run if this backend runs it (or is about to); True if it was found."""
+        ...

@@ -15,6 +15,7 @@ import shutil
 import signal
 from collections import deque
 from pathlib import Path
+from uuid import UUID
 
 from controlroom_contracts.api import FailureReason
 from controlroom_executor_docker.backend import RunOutcome, RunSpec
@@ -47,6 +48,25 @@ class LocalProcessBackend:
         self._tail = log_tail_bytes
         self._keep = keep_workdirs
         self._grace = kill_grace_seconds
+        self._processes: dict[UUID, asyncio.subprocess.Process] = {}
+        self._starting: set[UUID] = set()
+        self._cancelled: set[UUID] = set()
+        self._reapers: set[asyncio.Task[None]] = set()
+
+    def cancel(self, run_id: UUID) -> bool:
+        """SIGTERM the run's process group now and SIGKILL it after the grace period."""
+        if run_id not in self._starting and run_id not in self._processes:
+            return False
+        self._cancelled.add(run_id)
+        process = self._processes.get(run_id)
+        if process is not None:
+            self._reap(process)
+        return True
+
+    def _reap(self, process: asyncio.subprocess.Process) -> None:
+        reaper = asyncio.create_task(self._terminate(process))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
 
     def attempt_dir(self, spec: RunSpec) -> Path:
         return self._root / str(spec.run_id) / str(spec.attempt)
@@ -54,14 +74,22 @@ class LocalProcessBackend:
     async def run(self, spec: RunSpec) -> RunOutcome:
         base = self.attempt_dir(spec)
         code_dir = base / "work"
+        self._starting.add(spec.run_id)
         try:
             self._materialise(spec, code_dir)
             command = self._command(spec.code.entrypoint_path())
+            if spec.run_id in self._cancelled:  # cancelled before it could start
+                return RunOutcome(None, None, "cancelled before start", cancelled=True)
+            outcome = await self._execute(spec, command, code_dir, base)
+            if spec.run_id in self._cancelled:
+                return RunOutcome(outcome.exit_code, None, "cancelled", outcome.stdout_tail, True)
+            return outcome
         except (UnsupportedEntrypoint, ValueError, OSError) as exc:
             return RunOutcome(None, FailureReason.executor_error, str(exc))
-        try:
-            return await self._execute(spec, command, code_dir, base)
         finally:
+            self._starting.discard(spec.run_id)
+            self._processes.pop(spec.run_id, None)
+            self._cancelled.discard(spec.run_id)
             if not self._keep:
                 shutil.rmtree(code_dir, ignore_errors=True)
 
@@ -127,6 +155,9 @@ class LocalProcessBackend:
             start_new_session=True,  # its own process group: a timeout kills the whole tree
             preexec_fn=lambda: self._limits(spec.timeout_seconds + 1),
         )
+        self._processes[spec.run_id] = process
+        if spec.run_id in self._cancelled:  # the cancel came while the process was spawning
+            self._reap(process)
         assert process.stdout is not None and process.stderr is not None
         stdout_tail: deque[bytes] = deque()
         stderr_tail: deque[bytes] = deque()
@@ -191,6 +222,7 @@ async def _pump(stream: asyncio.StreamReader, path: Path, tail: deque[bytes], ke
     with path.open("wb") as out:
         while chunk := await stream.read(65536):
             out.write(chunk)
+            out.flush()  # the log file is readable while the job runs
             tail.append(chunk)
             kept += len(chunk)
             while tail and kept - len(tail[0]) >= keep:

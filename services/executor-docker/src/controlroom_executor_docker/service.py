@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from controlroom_contracts.api import FailureReason
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
-from controlroom_contracts.events import RunCompleted, RunFailed, RunStarted
+from controlroom_contracts.events import (
+    CancelRequested,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+)
 from controlroom_executor_docker import store
 from controlroom_executor_docker.backend import ExecutionBackend, RunOutcome, RunSpec
 from controlroom_runtime.outbox import Outbox
@@ -46,6 +52,21 @@ class Executor:
             tenant_id=command.tenant_id,
             executor_id=self._executor_id,
         )
+        if claimed and await store.is_cancelled(uow.session, command.run_id):
+            # Cancelled while it waited in the queue: report it, never start it.
+            await store.finish_attempt(
+                uow.session, command.run_id, command.attempt, "cancelled", None
+            )
+            await uow.emit(
+                RunCancelled(
+                    tenant_id=command.tenant_id,
+                    run_id=command.run_id,
+                    attempt=command.attempt,
+                    reason="cancelled before it started",
+                    finished_at=utc_now(),
+                )
+            )
+            return
         if not claimed:
             log.info(
                 "attempt already claimed; dispatch ignored", extra={"attempt": command.attempt}
@@ -87,14 +108,32 @@ class Executor:
             outcome = RunOutcome(None, FailureReason.executor_error, f"executor error: {exc!r}")
         await self.report(command.tenant_id, spec, outcome)
 
+    async def handle_cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:
+        """Remember the cancellation (for queued dispatches); stop the run if it is ours."""
+        await store.note_cancellation(uow.session, event.run_id, event.tenant_id)
+        if self._backend.cancel(event.run_id):
+            log.info("run cancellation signalled", extra={"requested_by": event.requested_by})
+
     async def report(self, tenant_id: str, spec: RunSpec, outcome: RunOutcome) -> None:
         async with unit_of_work(self._sessions, self._outbox) as uow:
-            status = "completed" if outcome.succeeded else "failed"
+            status = (
+                "cancelled" if outcome.cancelled else "completed" if outcome.succeeded else "failed"
+            )
             if not await store.finish_attempt(
                 uow.session, spec.run_id, spec.attempt, status, outcome.exit_code
             ):
                 return
-            if outcome.succeeded:
+            if outcome.cancelled:
+                await uow.emit(
+                    RunCancelled(
+                        tenant_id=tenant_id,
+                        run_id=spec.run_id,
+                        attempt=spec.attempt,
+                        reason=outcome.error or "cancelled",
+                        finished_at=utc_now(),
+                    )
+                )
+            elif outcome.succeeded:
                 await uow.emit(
                     RunCompleted(
                         tenant_id=tenant_id,

@@ -30,6 +30,29 @@ attempts = sa.Table(
     sa.Index("ix_attempts_executor_status", "executor_id", "status"),
 )
 
+cancellations = sa.Table(
+    "cancellations",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column(
+        "requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+)
+
+
+async def note_cancellation(session: AsyncSession, run_id: UUID, tenant_id: str) -> None:
+    await session.execute(
+        insert(cancellations).values(run_id=run_id, tenant_id=tenant_id).on_conflict_do_nothing()
+    )
+
+
+async def is_cancelled(session: AsyncSession, run_id: UUID) -> bool:
+    found = await session.execute(
+        sa.select(cancellations.c.run_id).where(cancellations.c.run_id == run_id)
+    )
+    return found.first() is not None
+
 
 async def claim_attempt(
     session: AsyncSession, *, run_id: UUID, attempt: int, tenant_id: str, executor_id: str

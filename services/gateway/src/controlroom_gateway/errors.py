@@ -43,6 +43,12 @@ class RunNotFound(GatewayError):
     status, title = 404, "Run not found"
 
 
+class RunAlreadyFinished(GatewayError):
+    """The run completed or failed before it could be cancelled."""
+
+    status, title = 409, "Run already finished"
+
+
 class InvalidJob(GatewayError):
     """The job is well formed but not acceptable (unknown job type, files too large, ...)."""
 

@@ -82,6 +82,26 @@ async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep
     return view
 
 
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["runs"],
+    summary="Cancel a run: a queued run at once, a running one by terminating it; idempotent",
+    responses={
+        401: PROBLEM,
+        403: PROBLEM,
+        404: PROBLEM,
+        409: PROBLEM | {"description": "Finished"},
+    },
+)
+async def cancel_run(
+    run_id: UUID, principal: CurrentOperator, runtime: RuntimeDep
+) -> dict[str, str]:
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        current = await service.request_cancel(uow, run_id, principal)
+    return {"run_id": str(run_id), "status": current.value, "cancel": "requested"}
+
+
 @router.get(
     "/runs",
     response_model=RunPage,

@@ -18,6 +18,7 @@ from controlroom_contracts.api import (
 )
 from controlroom_contracts.events import (
     ArtifactReported,
+    CancelRequested,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
@@ -30,7 +31,12 @@ from controlroom_contracts.events import (
 )
 from controlroom_gateway import idempotency, store
 from controlroom_gateway.auth import Principal
-from controlroom_gateway.errors import IdempotencyConflict, InvalidJob, RunNotFound
+from controlroom_gateway.errors import (
+    IdempotencyConflict,
+    InvalidJob,
+    RunAlreadyFinished,
+    RunNotFound,
+)
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,25 @@ async def record_history(uow: UnitOfWork, event: RunEvent | ReportedEvent) -> No
         occurred_at=event.occurred_at,
         data=event.model_dump(mode="json", exclude=_ENVELOPE),
     )
+
+
+async def request_cancel(uow: UnitOfWork, run_id: UUID, principal: Principal) -> RunStatus:
+    """Ask for the run to stop; idempotent. A run that already finished otherwise is a 409."""
+    row = await store.lock_run(uow.session, run_id, principal.tenant_id)
+    if row is None:
+        raise RunNotFound(f"run {run_id} not found")
+    current = RunStatus(row.status)
+    if current is RunStatus.cancelled:
+        return current
+    if current.is_terminal:
+        raise RunAlreadyFinished(f"run {run_id} already {current.value}", run_status=current.value)
+    await uow.emit(
+        CancelRequested(
+            tenant_id=principal.tenant_id, run_id=run_id, requested_by=principal.subject
+        )
+    )
+    log.info("cancel requested", extra={"run_id": str(run_id)})
+    return current
 
 
 async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: RunEventIn) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controlroom_contracts import subjects
 from controlroom_contracts.events import (
+    CancelRequested,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
@@ -38,5 +39,14 @@ def register(runtime: ServiceRuntime, scheduler: Scheduler) -> None:
             subjects=list(reports),
             models=reports,
             handler=scheduler.apply_report,
+        )
+    )
+    runtime.consume(
+        ConsumerSpec[CancelRequested](
+            name="scheduler-cancellations",
+            stream=subjects.EVENTS_STREAM,
+            subjects=[subjects.CANCEL_REQUESTED],
+            models={subjects.CANCEL_REQUESTED: CancelRequested},
+            handler=scheduler.cancel,
         )
     )

@@ -9,6 +9,7 @@ from controlroom_contracts.api import FailureReason, RunStatus
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import (
+    CancelRequested,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
@@ -117,6 +118,22 @@ class Scheduler:
             return
         await store.set_status(uow.session, event.run_id, target)
         log.info("run status changed", extra={"from": run.status.value, "to": target.value})
+
+    async def cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:
+        """A queued run is cancelled here at once; a dispatched one by its executor's report."""
+        run = await store.get_run_for_update(uow.session, event.run_id, event.tenant_id)
+        if run is None or run.status is not RunStatus.queued:
+            return
+        await store.set_status(uow.session, event.run_id, RunStatus.cancelled)
+        await uow.emit(
+            RunCancelled(
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                attempt=run.attempt,
+                reason=f"cancelled by {event.requested_by} while queued",
+                finished_at=utc_now(),
+            )
+        )
 
     async def _ignore_counted(self, uow: UnitOfWork, event: ExecutorReport, why: str) -> None:
         await store.count_ignored(uow.session, event.run_id)
