@@ -213,6 +213,17 @@ RunEventIn = Annotated[
 """Body of ``POST /api/v1/runs/{run_id}/events`` (PRD FR-4)."""
 
 
+class ContinueCallback(ApiModel):
+    """Body of ``POST /api/v1/webhooks/continue`` (PRD FR-5)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)  # Continue may add fields
+
+    run_id: UUID
+    status: str = Field(min_length=1, max_length=64)
+    summary: str | None = Field(default=None, max_length=20_000)
+    artifacts: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+
+
 class RunEventView(ApiModel):
     id: int = Field(description="Position in the run's history; the SSE event id")
     event_type: str

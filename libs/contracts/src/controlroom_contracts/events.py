@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -127,6 +127,17 @@ class CancelRequested(RunMessage, Event):
     requested_by: str
 
 
+class ContinueCallbackReceived(RunMessage, Event):
+    """The Continue IDE/CLI reported on a run (PRD FR-5); recorded in the run's history."""
+
+    subject: ClassVar[str] = subjects.CONTINUE_CALLBACK_RECEIVED
+    event_type: Literal["run.continue_callback"] = "run.continue_callback"
+    status: str
+    summary: str | None = None
+    artifacts: list[dict[str, Any]] = Field(default_factory=list)
+    received_from: str
+
+
 class RunRetryScheduled(RunMessage, Event):
     subject: ClassVar[str] = subjects.RUN_RETRY_SCHEDULED
     event_type: Literal["run.retry_scheduled"] = "run.retry_scheduled"
@@ -176,6 +187,7 @@ RUN_LIFECYCLE_EVENTS: tuple[type[RunMessage], ...] = (
     RunFailed,
     RunCancelled,
     CancelRequested,
+    ContinueCallbackReceived,
     RunRetryScheduled,
 )
 
@@ -193,6 +205,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RunFailed,
     RunCancelled,
     CancelRequested,
+    ContinueCallbackReceived,
     RunRetryScheduled,
     LineageRecorded,
     WebhookDelivered,

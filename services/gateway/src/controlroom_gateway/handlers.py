@@ -6,6 +6,7 @@ from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import (
     ArtifactReported,
+    ContinueCallbackReceived,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
@@ -32,6 +33,7 @@ MODELS: dict[str, type[Message]] = {
     subjects.RUN_PROGRESS: RunProgress,
     subjects.RUN_LOG: RunLog,
     subjects.ARTIFACT_REPORTED: ArtifactReported,
+    subjects.CONTINUE_CALLBACK_RECEIVED: ContinueCallbackReceived,
 }
 
 
@@ -42,7 +44,7 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         event, RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
     ):
         await project_run_event(uow, event)
-    elif isinstance(event, RunProgress | RunLog | ArtifactReported):
+    elif isinstance(event, RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived):
         await record_history(uow, event)
 
 

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Header, Query, Response, status
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
-from controlroom_contracts.api import JobRequest, RunPage, RunStatus, RunView, SubmitResponse
+from controlroom_contracts.api import (
+    ContinueCallback,
+    JobRequest,
+    RunPage,
+    RunStatus,
+    RunView,
+    SubmitResponse,
+)
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery, RpcError
 from controlroom_gateway import service, store
 from controlroom_gateway.deps import (
@@ -100,6 +107,21 @@ async def cancel_run(
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
         current = await service.request_cancel(uow, run_id, principal)
     return {"run_id": str(run_id), "status": current.value, "cancel": "requested"}
+
+
+@router.post(
+    "/webhooks/continue",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["webhooks"],
+    summary="Intake of Continue callbacks ({run_id, status, summary, artifacts})",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+)
+async def continue_callback(
+    body: ContinueCallback, principal: CurrentOperator, runtime: RuntimeDep
+) -> dict[str, str]:
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        await service.receive_continue_callback(uow, body, principal)
+    return {"status": "accepted"}
 
 
 @router.get(

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from controlroom_contracts.api import (
+    ContinueCallback,
     JobRequest,
     LogEventIn,
     ProgressEventIn,
@@ -19,6 +20,7 @@ from controlroom_contracts.api import (
 from controlroom_contracts.events import (
     ArtifactReported,
     CancelRequested,
+    ContinueCallbackReceived,
     JobSubmitted,
     RunCancelled,
     RunCompleted,
@@ -42,7 +44,7 @@ from controlroom_runtime.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
-ReportedEvent = RunProgress | RunLog | ArtifactReported
+ReportedEvent = RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived
 
 _ENVELOPE = {"event_id", "occurred_at", "schema_version", "tenant_id", "run_id", "event_type"}
 
@@ -82,6 +84,25 @@ async def request_cancel(uow: UnitOfWork, run_id: UUID, principal: Principal) ->
     )
     log.info("cancel requested", extra={"run_id": str(run_id)})
     return current
+
+
+async def receive_continue_callback(
+    uow: UnitOfWork, body: ContinueCallback, principal: Principal
+) -> None:
+    """Record a Continue callback as a run event; the run's status stays the scheduler's."""
+    row = await store.lock_run(uow.session, body.run_id, principal.tenant_id)
+    if row is None:
+        raise RunNotFound(f"run {body.run_id} not found")
+    await uow.emit(
+        ContinueCallbackReceived(
+            tenant_id=principal.tenant_id,
+            run_id=body.run_id,
+            status=body.status,
+            summary=body.summary,
+            artifacts=body.artifacts,
+            received_from=principal.subject,
+        )
+    )
 
 
 async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: RunEventIn) -> None:

@@ -35,7 +35,7 @@ def _jwt_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
-def _banner(api: str, token: str, started_in: float, logs: Path) -> str:
+def _banner(api: str, tokens: dict[str, str], started_in: float, logs: Path) -> str:
     sample = (
         '{"job_type": "diagram_export", "spec": {"text": "hello", "inputs": '
         '{"source": "raw.events", "target": "gold.events"}}, "code": {"files": '
@@ -50,8 +50,11 @@ Control Room is up ({started_in:.1f}s)
   readiness  {api}/readyz
   logs       {logs}/<service>.log   (make logs SERVICE=gateway)
 
-  development token (tenant "dev", role operator, 24 h):
-    export TOKEN={token}
+  development tokens (tenant "dev", 24 h):
+    export TOKEN={tokens["operator"]}
+    export VIEWER_TOKEN={tokens["viewer"]}
+    export ADMIN_TOKEN={tokens["admin"]}
+  (viewer reads; operator also submits, cancels and pushes events; admin also administers)
 
   submit a sample job:
     curl -s -X POST {api}/api/v1/jobs/run -H "Authorization: Bearer $TOKEN" \\
@@ -103,7 +106,15 @@ def up() -> int:
         stack.start()
         api = stack.url("gateway")
         print(
-            _banner(api, mint_dev_token(secret), time.monotonic() - started, home / "logs"),
+            _banner(
+                api,
+                {
+                    role: mint_dev_token(secret, role=role)
+                    for role in ("viewer", "operator", "admin")
+                },
+                time.monotonic() - started,
+                home / "logs",
+            ),
             flush=True,
         )
         while not stop.is_set():

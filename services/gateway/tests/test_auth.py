@@ -1,0 +1,116 @@
+"""Authentication and the role x endpoint matrix."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from controlroom_contracts import subjects
+from controlroom_devstack.tap import EventTap
+
+JOB = {
+    "job_type": "diagram_export",
+    "spec": {"text": "x"},
+    "code": {"files": [{"path": "a.py", "content": ""}]},
+    "created_by": "t",
+}
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+async def test_unsigned_alg_none_token_is_refused(client: httpx.AsyncClient) -> None:
+    claims = {"tenant_id": "acme", "sub": "x", "role": "admin", "exp": 4102444800}
+    forged = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+    response = await client.get("/api/v1/runs", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "x", "role": "operator"},  # no tenant
+        {"tenant_id": "acme", "sub": "x", "role": "superuser"},  # unknown role
+        {"tenant_id": "", "sub": "x", "role": "operator"},  # empty tenant
+    ],
+)
+async def test_tokens_with_bad_claims_are_refused(
+    client: httpx.AsyncClient, claims: dict[str, Any]
+) -> None:
+    import jwt
+
+    from controlroom_gateway.auth import ALGORITHM
+
+    from .conftest import SECRET
+
+    token = jwt.encode(claims | {"exp": 4102444800}, SECRET, algorithm=ALGORITHM)
+    response = await client.get("/api/v1/runs", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+WRITES = [
+    ("POST", "/api/v1/jobs/run", JOB),
+    ("POST", "/api/v1/runs/{run}/cancel", None),
+    ("POST", "/api/v1/runs/{run}/events", {"event_type": "progress", "data": {"percent": 1}}),
+    ("POST", "/api/v1/webhooks/continue", {"run_id": "{run}", "status": "completed"}),
+]
+READS = [
+    ("GET", "/api/v1/runs", None),
+    ("GET", "/api/v1/runs/{run}", None),
+    ("GET", "/api/v1/runs/{run}/events", None),
+]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str], role: str) -> None:
+    run = (await client.post("/api/v1/jobs/run", json=JOB)).json()["run_id"]
+    headers = {"Authorization": f"Bearer {token(role=role)}"}
+    for method, path, body in WRITES + READS:
+        payload = json.loads(json.dumps(body).replace("{run}", run)) if body else None
+        response = await client.request(
+            method, path.replace("{run}", run), json=payload, headers=headers
+        )
+        if role == "viewer" and (method, path, body) in WRITES:
+            assert response.status_code == 403, (role, path, response.text)
+        else:
+            assert response.status_code in (200, 202), (role, path, response.text)
+
+
+async def test_continue_callback_is_recorded_in_the_run_history(
+    client: httpx.AsyncClient, token: Callable[..., str], event_tap: EventTap
+) -> None:
+    run = (await client.post("/api/v1/jobs/run", json=JOB)).json()["run_id"]
+    body = {"run_id": run, "status": "completed", "summary": "ETL done", "artifacts": [{"p": 1}]}
+    assert (await client.post("/api/v1/webhooks/continue", json=body)).status_code == 202
+    await event_tap.wait_for(subjects.CONTINUE_CALLBACK_RECEIVED, lambda d: d["run_id"] == run)
+
+    async def recorded() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await client.get(f"/api/v1/runs/{run}/events")).json()[
+            "items"
+        ]
+        return [i for i in items if i["event_type"] == "continue_callback"]
+
+    for _ in range(200):
+        if found := await recorded():
+            break
+        import asyncio
+
+        await asyncio.sleep(0.05)
+    assert found[0]["data"]["summary"] == "ETL done"
+    assert found[0]["data"]["received_from"] == "tester"
+    other = {"Authorization": f"Bearer {token(tenant='globex')}"}
+    assert (
+        await client.post("/api/v1/webhooks/continue", json=body, headers=other)
+    ).status_code == 404
+    unknown = body | {"run_id": str(uuid4())}
+    assert (await client.post("/api/v1/webhooks/continue", json=unknown)).status_code == 404
+    bad = await client.post("/api/v1/webhooks/continue", json={"run_id": "x", "status": ""})
+    assert bad.status_code == 422
