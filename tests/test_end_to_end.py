@@ -203,3 +203,10 @@ async def test_cancel_terminates_a_running_job_and_is_idempotent(
     assert refused.headers["content-type"] == "application/problem+json"
     missing = await api.post("/api/v1/runs/00000000-0000-0000-0000-000000000001/cancel")
     assert missing.status_code == 404
+
+
+async def test_both_executors_report_in(api: httpx.AsyncClient) -> None:
+    rows = (await api.get("/api/v1/executors")).json()
+    by_kind = {row["kind"]: row for row in rows}
+    assert by_kind["docker"]["ready"] is True and by_kind["docker"]["capacity"] >= 1
+    assert by_kind["k8s"]["ready"] is False  # no cluster configured here

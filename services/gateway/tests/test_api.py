@@ -315,3 +315,38 @@ async def test_pushed_events_and_lifecycle_form_the_history_and_the_stream(
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("percent")
     unknown_type = await client.post(url, json={"event_type": "explode", "data": {}})
     assert unknown_type.status_code == 422
+
+
+async def test_executors_that_reported_in_are_listed(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    from controlroom_contracts.executors import ExecutorHeartbeat
+
+    beat = ExecutorHeartbeat(
+        executor_id="docker@host-1",
+        kind="docker",
+        capacity=4,
+        running=1,
+        ready=True,
+        started_at=utc_now(),
+    )
+    await event_tap.client.publish(beat.subject, b"{not json")  # ignored, nothing breaks
+    await event_tap.client.publish(beat.subject, beat.model_dump_json().encode())
+
+    async def listed() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = (await client.get("/api/v1/executors")).json()
+        return rows or None
+
+    rows = await _eventually(listed)
+    assert rows == [
+        {
+            "id": "docker@host-1",
+            "kind": "docker",
+            "capacity": 4,
+            "running": 1,
+            "ready": True,
+            "last_heartbeat": rows[0]["last_heartbeat"],
+            "stale": False,
+        }
+    ]
+    assert (await client.get("/api/v1/executors", headers={"Authorization": ""})).status_code == 401

@@ -14,13 +14,19 @@ from controlroom_contracts import api, rpc
 from controlroom_contracts.commands import ALL_COMMANDS
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.events import ALL_EVENTS
+from controlroom_contracts.executors import ExecutorHeartbeat
 
 REST_MODELS: tuple[type[BaseModel], ...] = (api.JobRequest, api.SubmitResponse, api.RunView)
 RPC_MODELS: tuple[type[BaseModel], ...] = (
     rpc.LineageGraphQuery,
     rpc.LineageGraph,
 )
-MESSAGE_MODELS: tuple[type[BaseModel], ...] = (*ALL_EVENTS, *ALL_COMMANDS, DeadLetter)
+MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
+    *ALL_EVENTS,
+    *ALL_COMMANDS,
+    ExecutorHeartbeat,
+    DeadLetter,
+)
 
 
 def all_models() -> tuple[type[BaseModel], ...]:

@@ -43,6 +43,7 @@ WEBHOOK_FAILED: Final = f"{EVENTS_PREFIX}.webhook.failed"
 # Heartbeats are plain NATS messages, deliberately outside every stream: they are frequent,
 # only the latest one matters, and persisting them would cost a write per run every 5 s.
 RUN_HEARTBEAT: Final = "controlroom.heartbeat.run"
+EXECUTOR_HEARTBEAT: Final = "controlroom.heartbeat.executor"
 
 # Request-reply queries answered by the service that owns the data.
 LINEAGE_GRAPH_QUERY: Final = "controlroom.rpc.lineage.graph"

@@ -7,11 +7,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.executors import ExecutorHeartbeat
 from controlroom_executor_docker import handlers
 from controlroom_executor_docker.local_backend import LocalProcessBackend
-from controlroom_executor_docker.service import Executor
+from controlroom_executor_docker.service import EXECUTOR_KIND, Executor
 from controlroom_executor_docker.settings import ExecutorDockerSettings
 from controlroom_executor_docker.store import metadata
+from controlroom_runtime.heartbeat import announce
 from controlroom_runtime.service import ServiceRuntime, service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +42,23 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
             await executor.fail_orphaned_attempts()
 
         runtime.background(recover)
+        started_at = utc_now()
+
+        def beat() -> ExecutorHeartbeat:
+            return ExecutorHeartbeat(
+                executor_id=settings.executor_id,
+                kind=EXECUTOR_KIND,
+                capacity=settings.executor_capacity,
+                running=len(executor.running),
+                ready=True,
+                started_at=started_at,
+            )
+
+        runtime.background(
+            lambda stopping: announce(
+                runtime.broker, beat, settings.heartbeat_interval_seconds, stopping
+            )
+        )
         return runtime
 
     return service_app("executor-docker", settings, build)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +39,7 @@ class Executor:
         self._executor_id = executor_id
         self._sessions = sessions
         self._outbox = outbox
+        self.running: set[UUID] = set()
 
     async def handle_dispatch(self, uow: UnitOfWork, command: DispatchRun) -> None:
         """Claim the attempt and report it started; it runs once that is committed.
@@ -101,11 +103,14 @@ class Executor:
         log.info(
             "run started", extra={"attempt": spec.attempt, "sandboxed": self._backend.sandboxed}
         )
+        self.running.add(spec.run_id)
         try:
             outcome = await self._backend.run(spec)
         except Exception as exc:  # a backend fault must still end the run, never hang it
             log.exception("backend failed")
             outcome = RunOutcome(None, FailureReason.executor_error, f"executor error: {exc!r}")
+        finally:
+            self.running.discard(spec.run_id)
         await self.report(command.tenant_id, spec, outcome)
 
     async def handle_cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:

@@ -19,6 +19,7 @@ class ExecutorK8sSettings(ServiceSettings):
         description="Path of a kubeconfig; KUBECONFIG is read when this is unset",
     )
     k8s_namespace: str = "controlroom-runs"
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
 
     def cluster_configured(self) -> bool:
         in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))

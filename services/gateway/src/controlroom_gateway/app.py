@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from controlroom_gateway import handlers, run_events
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
+from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.routes import router
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
@@ -25,16 +26,18 @@ Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claim
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # the secret comes from the environment
+    executors = ExecutorRegistry()
 
     def build() -> ServiceRuntime:
         runtime = ServiceRuntime(
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
-        handlers.register(runtime)
+        handlers.register(runtime, executors)
         return runtime
 
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
+        app.state.executors = executors
         app.state.limits = JobLimits(
             settings.job_types, settings.max_code_file_bytes, settings.max_code_total_bytes
         )

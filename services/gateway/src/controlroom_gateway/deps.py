@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlroom_gateway.auth import InvalidToken, Principal, Role, decode_token
 from controlroom_gateway.errors import Forbidden, Unauthorized
+from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.service import ServiceRuntime
@@ -31,6 +32,12 @@ def _limits(request: Request) -> JobLimits:
     return limits
 
 
+def _executors(request: Request) -> ExecutorRegistry:
+    registry: ExecutorRegistry = request.app.state.executors
+    return registry
+
+
+ExecutorsDep = Annotated[ExecutorRegistry, Depends(_executors)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
 LimitsDep = Annotated[JobLimits, Depends(_limits)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faststream.nats.annotations import NatsMessage
+
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import (
@@ -17,6 +19,7 @@ from controlroom_contracts.events import (
     RunQueued,
     RunStarted,
 )
+from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.service import project_run_event, project_submission, record_history
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.service import ServiceRuntime
@@ -48,7 +51,11 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         await record_history(uow, event)
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime, executors: ExecutorRegistry) -> None:
+    @runtime.broker.subscriber(subjects.EXECUTOR_HEARTBEAT)
+    async def on_executor_heartbeat(msg: NatsMessage) -> None:
+        executors.record_raw(msg.body)
+
     # One consumer for all of them keeps a run's events in stream order.
     runtime.consume(
         ConsumerSpec[Message](

@@ -18,11 +18,13 @@ from controlroom_contracts.api import (
     RunView,
     SubmitResponse,
 )
+from controlroom_contracts.executors import ExecutorView
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery, RpcError
 from controlroom_gateway import service, store
 from controlroom_gateway.deps import (
     CurrentOperator,
     CurrentPrincipal,
+    ExecutorsDep,
     LimitsDep,
     RuntimeDep,
     SettingsDep,
@@ -152,6 +154,19 @@ async def list_runs(
         items = items[:limit]
         next_cursor = encode_cursor(items[-1].created_at, items[-1].run_id)
     return RunPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/executors",
+    response_model=list[ExecutorView],
+    tags=["executors"],
+    summary="Executors that reported in: id, kind, capacity, running, last heartbeat",
+    responses={401: PROBLEM},
+)
+async def list_executors(
+    _principal: CurrentPrincipal, executors: ExecutorsDep
+) -> list[ExecutorView]:
+    return executors.views()
 
 
 @router.get(
