@@ -46,7 +46,10 @@ async def stack(
             workdir=base / "work",
             gateway_port=free_port(),
             # One job type goes to executor-k8s, where no cluster is configured.
-            extra_env={"CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}'},
+            extra_env={
+                "CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}',
+                "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
+            },
         )
     )
     try:

@@ -210,3 +210,14 @@ async def test_both_executors_report_in(api: httpx.AsyncClient) -> None:
     by_kind = {row["kind"]: row for row in rows}
     assert by_kind["docker"]["ready"] is True and by_kind["docker"]["capacity"] >= 1
     assert by_kind["k8s"]["ready"] is False  # no cluster configured here
+
+
+async def test_validate_checks_routing_against_live_executors(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    good = await api.post("/api/v1/jobs/validate", json=job(receiver, "print('fine')"))
+    assert good.json() == {"valid": True, "errors": [], "warnings": []}
+    k8s = job(receiver, "print(1)", job_type="schema_migration")
+    report = (await api.post("/api/v1/jobs/validate", json=k8s)).json()
+    assert report["valid"] is False
+    assert [e["code"] for e in report["errors"]] == ["route.no_executor"]

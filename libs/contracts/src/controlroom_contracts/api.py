@@ -234,3 +234,20 @@ class RunEventView(ApiModel):
 class RunEventPage(ApiModel):
     items: list[RunEventView]
     next_cursor: str | None = None
+
+
+class ValidationIssue(ApiModel):
+    code: str = Field(description="Machine-readable, e.g. syntax.python, schema.missing")
+    message: str
+    file: str | None = None
+    line: int | None = Field(default=None, ge=1)
+    column: int | None = Field(default=None, ge=1)
+    field: str | None = Field(default=None, description="The body field, for schema problems")
+
+
+class ValidationReport(ApiModel):
+    """Body of the ``POST /api/v1/jobs/validate`` answer: nothing was executed."""
+
+    valid: bool
+    errors: list[ValidationIssue] = Field(default_factory=list)
+    warnings: list[ValidationIssue] = Field(default_factory=list)

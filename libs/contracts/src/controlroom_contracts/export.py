@@ -20,6 +20,8 @@ REST_MODELS: tuple[type[BaseModel], ...] = (api.JobRequest, api.SubmitResponse, 
 RPC_MODELS: tuple[type[BaseModel], ...] = (
     rpc.LineageGraphQuery,
     rpc.LineageGraph,
+    rpc.RouteQuery,
+    rpc.RouteAnswer,
 )
 MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     *ALL_EVENTS,

@@ -45,3 +45,19 @@ class RpcError(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     error: str
+
+
+class RouteQuery(BaseModel):
+    """Which executor kind would run this job type (answered by the scheduler)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: ClassVar[str] = subjects.ROUTE_QUERY
+    job_type: str = Field(min_length=1, max_length=64)
+
+
+class RouteAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    job_type: str
+    executor_kind: str | None = Field(description="None when no executor kind is routed")

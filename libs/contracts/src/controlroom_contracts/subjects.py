@@ -47,6 +47,7 @@ EXECUTOR_HEARTBEAT: Final = "controlroom.heartbeat.executor"
 
 # Request-reply queries answered by the service that owns the data.
 LINEAGE_GRAPH_QUERY: Final = "controlroom.rpc.lineage.graph"
+ROUTE_QUERY: Final = "controlroom.rpc.scheduler.route"
 
 
 def dispatch_subject(executor_kind: str) -> str:

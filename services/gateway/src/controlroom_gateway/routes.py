@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from nats.errors import NoRespondersError
 from pydantic import ValidationError
 
@@ -17,10 +17,18 @@ from controlroom_contracts.api import (
     RunStatus,
     RunView,
     SubmitResponse,
+    ValidationReport,
 )
 from controlroom_contracts.executors import ExecutorView
-from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery, RpcError
-from controlroom_gateway import service, store
+from controlroom_contracts.rpc import (
+    LineageGraph,
+    LineageGraphQuery,
+    RouteAnswer,
+    RouteQuery,
+    RpcError,
+)
+from controlroom_gateway import service, store, validation
+from controlroom_gateway.callback_policy import CallbackPolicy
 from controlroom_gateway.deps import (
     CurrentOperator,
     CurrentPrincipal,
@@ -74,6 +82,37 @@ async def submit_job(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
+
+
+@router.post(
+    "/jobs/validate",
+    response_model=ValidationReport,
+    tags=["jobs"],
+    summary="Pre-flight: schema, syntax of every file, limits, routing, callbacks; runs nothing",
+    responses={401: PROBLEM, 413: PROBLEM, 422: PROBLEM | {"description": "Body is not JSON"}},
+)
+async def validate_job(
+    body: Annotated[Any, Body(description="A job request, as for /jobs/run")],
+    _principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    executors: ExecutorsDep,
+) -> ValidationReport:
+    async def route(job_type: str) -> str | None:
+        query = RouteQuery(job_type=job_type)
+        reply = await runtime.broker.request(
+            query.model_dump_json(), query.subject, timeout=settings.rpc_timeout_seconds
+        )
+        return RouteAnswer.model_validate_json(reply.body).executor_kind
+
+    return await validation.validate_job(
+        body,
+        limits=limits,
+        policy=CallbackPolicy(settings.callback_allowlist),
+        route=route,
+        live_kinds=executors.live_kinds,
+    )
 
 
 @router.get(

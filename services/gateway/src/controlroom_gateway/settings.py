@@ -19,6 +19,11 @@ class GatewaySettings(ServiceSettings):
     max_code_file_bytes: int = Field(default=256 << 10, description="Largest single code file")
     max_code_total_bytes: int = Field(default=768 << 10, description="All code files together")
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    callback_allowlist: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or host names callbacks may use although private or loopback, "
+        'e.g. ["127.0.0.0/8"]; link-local and metadata addresses are never allowed',
+    )
     sse_poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often a live event stream looks for new events"
     )

@@ -33,6 +33,9 @@ class Scheduler:
         self._timeout = default_timeout
         self._metrics = metrics
 
+    def route(self, job_type: str) -> str | None:
+        return self._routes.get(job_type)
+
     async def accept(self, uow: UnitOfWork, event: JobSubmitted) -> None:
         """Queue a submitted run and dispatch its first attempt to the routed executor kind.
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from controlroom_devstack.infra import NatsServer, Postgres
 from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint_dev_token
 
+LOOPBACK_ALLOWLIST = '["127.0.0.0/8", "::1/128", "localhost"]'
+
 
 def _home() -> Path:
     return Path(os.environ.get("CONTROLROOM_HOME", ".controlroom")).resolve()
@@ -100,6 +102,8 @@ def up() -> int:
                 logs_dir=home / "logs",
                 workdir=home / "work",
                 gateway_port=int(os.environ.get("CONTROLROOM_GATEWAY_PORT", "8789")),
+                # A callback receiver on this machine works out of the box.
+                extra_env={"CONTROLROOM_CALLBACK_ALLOWLIST": LOOPBACK_ALLOWLIST},
             )
         )
         print(f"starting {', '.join(s.name for s in SERVICES)} ...", flush=True)

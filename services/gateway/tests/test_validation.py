@@ -1,0 +1,110 @@
+"""Pre-flight validation: syntax by file kind, callback policy, and the endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from controlroom_contracts.api import CodeFile
+from controlroom_gateway.callback_policy import CallbackPolicy
+from controlroom_gateway.syntax import check_file
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "code", "line", "column"),
+    [
+        ("a.py", "def f(:\n    pass", "syntax.python", 1, 7),
+        ("q.sql", "SELECT * FROM t WHERE (a = 1", "syntax.sql", 1, None),
+        ("c.json", '{"a": 1,\n "b": }', "syntax.json", 2, 7),
+        ("c.yaml", "a: [1, 2\nb: 3", "syntax.yaml", None, None),
+        ("run.sh", "if true; then\necho x\n", "syntax.shell", None, None),
+    ],
+)
+async def test_syntax_errors_are_located_by_file_kind(
+    path: str, content: str, code: str, line: int | None, column: int | None
+) -> None:
+    issues = await check_file(CodeFile(path=path, content=content))
+    assert [i.code for i in issues][:1] == [code]
+    assert issues[0].file == path
+    if line is not None:
+        assert issues[0].line == line
+    if column is not None:
+        assert issues[0].column == column
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("a.py", "print('ok')\n"),
+        ("q.sql", "SELECT a, count(*) FROM s.t GROUP BY a;\nINSERT INTO x VALUES (1);"),
+        ("c.json", '{"a": [1, 2]}'),
+        ("c.yml", "a: 1\n---\nb: [1, 2]\n"),
+        ("run.sh", "set -e\nfor i in 1 2; do echo $i; done\n"),
+        ("notes.txt", "anything"),
+    ],
+)
+async def test_valid_files_have_no_issues(path: str, content: str) -> None:
+    assert await check_file(CodeFile(path=path, content=content)) == []
+
+
+async def test_shell_check_never_runs_the_script(tmp_path: Any) -> None:
+    marker = tmp_path / "ran"
+    issues = await check_file(CodeFile(path="x.sh", content=f"touch {marker}\n"))
+    assert issues == [] and not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "allow", "code"),
+    [
+        ("http://127.0.0.1:9000/hook", [], "callback.private"),
+        ("http://10.1.2.3/hook", [], "callback.private"),
+        ("http://[::1]/hook", [], "callback.private"),
+        ("http://169.254.169.254/latest/meta-data", ["0.0.0.0/0"], "callback.link_local"),
+        ("http://metadata.google.internal/x", ["metadata.google.internal"], "callback.metadata"),
+        ("http://169.254.10.10/x", ["169.254.0.0/16"], "callback.link_local"),
+        ("ftp://example.com/x", [], "callback.scheme"),
+        ("http://no-such-host.invalid/x", [], "callback.unresolvable"),
+        ("http://127.0.0.1:9000/hook", ["127.0.0.0/8"], None),
+        ("http://8.8.8.8/hook", [], None),
+    ],
+)
+async def test_callback_policy(url: str, allow: list[str], code: str | None) -> None:
+    problem = await CallbackPolicy(allow).problem(url)
+    assert (problem[0] if problem else None) == code
+
+
+async def test_validate_reports_every_problem_and_runs_nothing(client: httpx.AsyncClient) -> None:
+    body = {
+        "job_type": "spark_etl",
+        "spec": {"text": "x", "inputs": {"source": "raw.events", "target": "not a uri"}},
+        "code": {
+            "files": [
+                {"path": "jobs/etl.py", "content": "def broken(:\n"},
+                {"path": "q.sql", "content": "SELECT FROM WHERE"},
+            ]
+        },
+        "created_by": "me",
+        "callbacks": {"on_complete": "http://169.254.169.254/x"},
+    }
+    report = (await client.post("/api/v1/jobs/validate", json=body)).json()
+    assert report["valid"] is False
+    codes = {e["code"] for e in report["errors"]}
+    assert {"syntax.python", "syntax.sql", "input.uri", "callback.link_local"} <= codes
+    # No scheduler runs in this test: routing cannot be verified, which is a warning.
+    assert [w["code"] for w in report["warnings"]] == ["route.unverified"]
+
+    schema = (await client.post("/api/v1/jobs/validate", json={"job_type": "spark_etl"})).json()
+    assert schema["valid"] is False
+    assert {e["field"] for e in schema["errors"]} >= {"body.spec", "body.code", "body.created_by"}
+    traversal = {**body, "code": {"files": [{"path": "../etc/x.py", "content": ""}]}}
+    found = (await client.post("/api/v1/jobs/validate", json=traversal)).json()["errors"]
+    assert found[0]["field"] == "body.code.files.0.path" and found[0]["file"] == "../etc/x.py"
+    not_json = await client.post(
+        "/api/v1/jobs/validate", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422
+    assert (
+        await client.post("/api/v1/jobs/validate", json=body, headers={"Authorization": ""})
+    ).status_code == 401
