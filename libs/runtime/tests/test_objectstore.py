@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import httpx
 import pytest
 from minio import Minio
 
-from controlroom_devstack.infra import free_port, venv_bin
 from controlroom_runtime.objectstore import (
     LocalObjectStore,
     ObjectMissing,
@@ -21,27 +19,6 @@ from controlroom_runtime.objectstore import (
     ObjectTooLarge,
     S3ObjectStore,
 )
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(venv_bin("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -9,13 +10,17 @@ from controlroom_devstack.pytest_plugin import running
 from controlroom_gateway.app import create_app
 from controlroom_gateway.auth import mint_token
 from controlroom_gateway.settings import GatewaySettings
+from controlroom_runtime.objectstore import ObjectStoreSettings
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 
 
 @pytest.fixture
-def settings(nats_url: str, database_url: str) -> GatewaySettings:
+def settings(nats_url: str, database_url: str, tmp_path: Path) -> GatewaySettings:
     return GatewaySettings(
+        object_store=ObjectStoreSettings(directory=tmp_path / "objects"),
+        max_artifact_bytes=256 * 1024,
+        callback_allowlist=["127.0.0.0/8"],
         nats_url=nats_url,
         database_url=database_url,
         jwt_secret=SECRET,

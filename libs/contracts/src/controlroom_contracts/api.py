@@ -8,7 +8,15 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 # Job types of the constitution (seed 002, section 4). Routing to executors is configuration.
 KNOWN_JOB_TYPES: tuple[str, ...] = (
@@ -73,19 +81,24 @@ class JobSpec(ApiModel):
     )
 
 
-class CodeFile(ApiModel):
-    path: str = Field(min_length=1, max_length=MAX_PATH_LENGTH)
-    content: str
+def safe_relative_path(value: str) -> str:
+    """A path inside a run's directory: relative, no '..', '.' or empty segments."""
+    parts = value.split("/")
+    if value.startswith("/") or ".." in parts or "" in parts or "." in parts:
+        raise ValueError("must be a relative path without '..', '.' or empty segments")
+    if not _SAFE_PATH.match(value):
+        raise ValueError("may only contain letters, digits, '.', '_', '-' and '/'")
+    return value
 
-    @field_validator("path")
-    @classmethod
-    def _relative_without_parent(cls, value: str) -> str:
-        parts = value.split("/")
-        if value.startswith("/") or ".." in parts or "" in parts or "." in parts:
-            raise ValueError("must be a relative path without '..', '.' or empty segments")
-        if not _SAFE_PATH.match(value):
-            raise ValueError("may only contain letters, digits, '.', '_', '-' and '/'")
-        return value
+
+RelativePath = Annotated[
+    str, Field(min_length=1, max_length=MAX_PATH_LENGTH), AfterValidator(safe_relative_path)
+]
+
+
+class CodeFile(ApiModel):
+    path: RelativePath
+    content: str
 
 
 class CodeBundle(ApiModel):
@@ -140,6 +153,17 @@ class SubmitResponse(ApiModel):
     created_at: datetime
 
 
+class ArtifactView(ApiModel):
+    id: UUID
+    run_id: UUID
+    path: str
+    size_bytes: int
+    checksum: str = Field(description="sha256:<hex>")
+    content_type: str
+    url: str = Field(description="Download URL (GET, same bearer token)")
+    created_at: datetime
+
+
 class RunView(ApiModel):
     """The body of ``GET /api/v1/runs/{run_id}``."""
 
@@ -160,6 +184,8 @@ class RunView(ApiModel):
     exit_code: int | None = None
     failure_reason: FailureReason | None = None
     error: str | None = None
+    artifacts: list[ArtifactView] = Field(default_factory=list)
+    logs_url: str | None = Field(default=None, description="The run's stdout log, once stored")
 
 
 class RunPage(ApiModel):

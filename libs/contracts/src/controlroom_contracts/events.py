@@ -71,14 +71,17 @@ class RunLog(RunMessage, Event):
 
 
 class ArtifactStored(RunMessage, Event):
+    """An artifact of the run is in the object store (uploaded, or written under output/)."""
+
     subject: ClassVar[str] = subjects.ARTIFACT_STORED
     event_type: Literal["run.artifact_stored"] = "run.artifact_stored"
     attempt: int = Field(ge=1)
     artifact_id: UUID
     path: str
     size_bytes: int = Field(ge=0)
-    checksum: str
+    checksum: str = Field(description="sha256:<hex>")
     content_type: str
+    storage_key: str | None = Field(default=None, description="Key in the object store")
 
 
 class ArtifactReported(RunMessage, Event):

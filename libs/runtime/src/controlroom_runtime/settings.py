@@ -24,7 +24,9 @@ class ServiceSettings(BaseSettings):
     service at its own database; otherwise ``CONTROLROOM_DATABASE_URL`` is used.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CONTROLROOM_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONTROLROOM_", extra="ignore", env_nested_delimiter="__"
+    )
 
     service_key: ClassVar[str] = ""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_gateway import handlers, run_events
+from controlroom_gateway import artifacts, handlers, run_events
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.executors import ExecutorRegistry
@@ -14,6 +14,7 @@ from controlroom_gateway.routes import router
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.store import metadata
+from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.service import ServiceRuntime, service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,9 +44,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         app.description = DESCRIPTION
         app.version = "1.0.0"
-        app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+        app.state.object_store = build_object_store(settings.object_store)
+        app.add_middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            # multipart framing on top of the largest artifact
+            per_path={artifacts.UPLOAD_PATH: settings.max_artifact_bytes + (1 << 20)},
+        )
         install_problem_handlers(app)
         app.include_router(router)
         app.include_router(run_events.router)
+        app.include_router(artifacts.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

@@ -49,6 +49,18 @@ class RunAlreadyFinished(GatewayError):
     status, title = 409, "Run already finished"
 
 
+class ArtifactNotFound(GatewayError):
+    """No artifact with this id for the caller's tenant."""
+
+    status, title = 404, "Artifact not found"
+
+
+class PayloadTooLarge(GatewayError):
+    """The upload is larger than the configured limit."""
+
+    status, title = 413, "Payload too large"
+
+
 class InvalidJob(GatewayError):
     """The job is well formed but not acceptable (unknown job type, files too large, ...)."""
 

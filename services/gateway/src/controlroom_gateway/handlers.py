@@ -8,6 +8,7 @@ from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import (
     ArtifactReported,
+    ArtifactStored,
     ContinueCallbackReceived,
     JobSubmitted,
     RunCancelled,
@@ -20,7 +21,12 @@ from controlroom_contracts.events import (
     RunStarted,
 )
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.service import project_run_event, project_submission, record_history
+from controlroom_gateway.service import (
+    project_artifact,
+    project_run_event,
+    project_submission,
+    record_history,
+)
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -37,6 +43,7 @@ MODELS: dict[str, type[Message]] = {
     subjects.RUN_LOG: RunLog,
     subjects.ARTIFACT_REPORTED: ArtifactReported,
     subjects.CONTINUE_CALLBACK_RECEIVED: ContinueCallbackReceived,
+    subjects.ARTIFACT_STORED: ArtifactStored,
 }
 
 
@@ -47,6 +54,8 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         event, RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
     ):
         await project_run_event(uow, event)
+    elif isinstance(event, ArtifactStored):
+        await project_artifact(uow, event)
     elif isinstance(event, RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived):
         await record_history(uow, event)
 

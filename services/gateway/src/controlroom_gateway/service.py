@@ -19,6 +19,7 @@ from controlroom_contracts.api import (
 )
 from controlroom_contracts.events import (
     ArtifactReported,
+    ArtifactStored,
     CancelRequested,
     ContinueCallbackReceived,
     JobSubmitted,
@@ -44,7 +45,7 @@ from controlroom_runtime.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
-ReportedEvent = RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived
+ReportedEvent = RunProgress | RunLog | ArtifactReported | ArtifactStored | ContinueCallbackReceived
 
 _ENVELOPE = {"event_id", "occurred_at", "schema_version", "tenant_id", "run_id", "event_type"}
 
@@ -54,6 +55,26 @@ def history_type(event_type: str) -> str:
     if event_type.startswith("run.artifact"):
         return "artifact"
     return event_type.removeprefix("run.")
+
+
+async def project_artifact(uow: UnitOfWork, event: ArtifactStored) -> None:
+    """An artifact stored by an executor (or by our own upload) joins the run's artifacts."""
+    if event.storage_key is not None:
+        await store.add_artifact(
+            uow.session,
+            store.ArtifactRow(
+                id=event.artifact_id,
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                path=event.path,
+                size_bytes=event.size_bytes,
+                checksum=event.checksum,
+                content_type=event.content_type,
+                storage_key=event.storage_key,
+                created_at=event.occurred_at,
+            ),
+        )
+    await record_history(uow, event)
 
 
 async def record_history(uow: UnitOfWork, event: RunEvent | ReportedEvent) -> None:

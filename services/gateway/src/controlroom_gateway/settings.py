@@ -5,6 +5,7 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from controlroom_contracts.api import KNOWN_JOB_TYPES
+from controlroom_runtime.objectstore import ObjectStoreSettings
 from controlroom_runtime.settings import ServiceSettings
 
 
@@ -19,6 +20,11 @@ class GatewaySettings(ServiceSettings):
     max_code_file_bytes: int = Field(default=256 << 10, description="Largest single code file")
     max_code_total_bytes: int = Field(default=768 << 10, description="All code files together")
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    object_store: ObjectStoreSettings = Field(
+        default_factory=ObjectStoreSettings,
+        description="CONTROLROOM_OBJECT_STORE__BACKEND=local|s3, __DIRECTORY, __S3_ENDPOINT, ...",
+    )
+    max_artifact_bytes: int = Field(default=50 << 20, description="Largest artifact upload")
     callback_allowlist: list[str] = Field(
         default_factory=list,
         description="CIDRs or host names callbacks may use although private or loopback, "

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlroom_contracts.api import RunEventView, RunStatus, RunView
+from controlroom_contracts.api import ArtifactView, RunEventView, RunStatus, RunView
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 
 metadata = sa.MetaData(schema="gateway")
@@ -63,6 +63,21 @@ run_events = sa.Table(
     sa.Index("ix_run_events_run_id", "run_id", "id"),
 )
 
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Uuid, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("checksum", sa.Text, nullable=False),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("storage_key", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_artifacts_run_id", "run_id"),
+)
+
 TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -103,6 +118,60 @@ async def list_run_events(
         RunEventView(id=r.id, event_type=r.event_type, occurred_at=r.occurred_at, data=r.data)
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    id: UUID
+    tenant_id: str
+    run_id: UUID
+    path: str
+    size_bytes: int
+    checksum: str
+    content_type: str
+    storage_key: str
+    created_at: datetime
+
+    def view(self) -> ArtifactView:
+        return ArtifactView(
+            id=self.id,
+            run_id=self.run_id,
+            path=self.path,
+            size_bytes=self.size_bytes,
+            checksum=self.checksum,
+            content_type=self.content_type,
+            url=f"/api/v1/artifacts/{self.id}",
+            created_at=self.created_at,
+        )
+
+
+async def add_artifact(session: AsyncSession, row: ArtifactRow) -> bool:
+    result = await session.execute(
+        insert(artifacts).values(**row.__dict__).on_conflict_do_nothing().returning(artifacts.c.id)
+    )
+    return result.first() is not None
+
+
+async def get_artifact(
+    session: AsyncSession, artifact_id: UUID, tenant_id: str
+) -> ArtifactRow | None:
+    row = (
+        await session.execute(
+            sa.select(artifacts).where(
+                artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id
+            )
+        )
+    ).first()
+    return ArtifactRow(**row._mapping) if row else None
+
+
+async def run_artifacts(session: AsyncSession, run_id: UUID, tenant_id: str) -> list[ArtifactView]:
+    rows = await session.execute(
+        sa.select(artifacts)
+        .where(artifacts.c.run_id == run_id, artifacts.c.tenant_id == tenant_id)
+        .order_by(artifacts.c.created_at, artifacts.c.path)
+    )
+    return [ArtifactRow(**r._mapping).view() for r in rows]
 
 
 async def insert_run(
@@ -154,7 +223,12 @@ async def get_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunVie
             sa.select(runs).where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
         )
     ).first()
-    return None if row is None else _view(row)
+    if row is None:
+        return None
+    view = _view(row)
+    stored = await run_artifacts(session, run_id, tenant_id)
+    logs = next((a.url for a in stored if a.path == "logs/stdout.log"), None)
+    return view.model_copy(update={"artifacts": stored, "logs_url": logs})
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,34 @@ async def event_tap(nats_url: str) -> AsyncIterator[EventTap]:
     await tap.start()
     yield tap
     await tap.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """An S3 wire-protocol server (moto_server) for the S3 object-store backend."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from controlroom_devstack.infra import free_port, venv_bin
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(venv_bin("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
