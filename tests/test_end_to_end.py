@@ -221,3 +221,28 @@ async def test_validate_checks_routing_against_live_executors(
     report = (await api.post("/api/v1/jobs/validate", json=k8s)).json()
     assert report["valid"] is False
     assert [e["code"] for e in report["errors"]] == ["route.no_executor"]
+
+
+async def test_job_outputs_and_logs_become_downloadable_artifacts(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    code = (
+        "import os\n"
+        "os.makedirs('output', exist_ok=True)\n"
+        "open('output/report.csv', 'w').write('rows,42\\n')\n"
+        "print('report written')\n"
+    )
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
+    await wait_for_status(api, run_id, "completed")
+    view: dict[str, Any] = {}
+    for _ in range(100):
+        view = (await api.get(f"/api/v1/runs/{run_id}")).json()
+        if len(view["artifacts"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    paths = sorted(a["path"] for a in view["artifacts"])
+    assert paths == ["logs/stdout.log", "output/report.csv"]
+    report = next(a for a in view["artifacts"] if a["path"] == "output/report.csv")
+    assert (await api.get(report["url"])).content == b"rows,42\n"
+    assert view["logs_url"] is not None
+    assert (await api.get(view["logs_url"])).text == "report written\n"

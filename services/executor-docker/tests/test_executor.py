@@ -12,6 +12,7 @@ from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
 from controlroom_executor_docker.app import create_app
 from controlroom_executor_docker.settings import ExecutorDockerSettings
+from controlroom_runtime.objectstore import ObjectStoreSettings
 
 
 def _dispatch(code: str, attempt: int = 1) -> DispatchRun:
@@ -35,8 +36,9 @@ def _app(nats_url: str, database_url: str, tmp_path: Path) -> object:
         ExecutorDockerSettings(
             nats_url=nats_url,
             database_url=database_url,
-            executor_workdir=tmp_path,
+            executor_workdir=tmp_path / "work",
             executor_id="exec-test",
+            object_store=ObjectStoreSettings(directory=tmp_path / "objects"),
         )
     )
 
@@ -96,3 +98,31 @@ async def test_malformed_dispatch_is_dead_lettered(
         await event_tap.publish(subjects.dispatch_subject("docker"), b'{"tenant_id": "t1"}')
         dead = await event_tap.wait_for(subjects.deadletter_subject("executor-docker"))
         assert "run_id" in dead.data["reason"]
+
+
+async def test_files_under_output_become_artifacts_and_symlinks_do_not(
+    nats_url: str, database_url: str, event_tap: EventTap, tmp_path: Path
+) -> None:
+    code = (
+        "import os\n"
+        "os.makedirs('output/sub')\n"
+        "open('output/report.csv', 'w').write('a,b\\n1,2\\n')\n"
+        "open('output/sub/x.json', 'w').write('{}')\n"
+        "os.symlink('/etc/passwd', 'output/passwd')\n"
+        "print('wrote')\n"
+    )
+    async with running(_app(nats_url, database_url, tmp_path)):  # type: ignore[arg-type]
+        command = _dispatch(code)
+        await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
+        rid = str(command.run_id)
+        await event_tap.wait_for(subjects.RUN_COMPLETED, lambda d: d["run_id"] == rid)
+        stored = event_tap.matching(subjects.ARTIFACT_STORED, lambda d: d["run_id"] == rid)
+        by_path = {s.data["path"]: s.data for s in stored}
+        assert sorted(by_path) == ["logs/stdout.log", "output/report.csv", "output/sub/x.json"]
+        report = by_path["output/report.csv"]
+        assert report["size_bytes"] == 8 and report["content_type"] == "text/csv"
+        kept = tmp_path / "objects" / report["storage_key"]
+        import hashlib
+
+        assert report["checksum"] == "sha256:" + hashlib.sha256(kept.read_bytes()).hexdigest()
+        assert not (tmp_path / "work" / rid / "1" / "output").exists()

@@ -15,6 +15,7 @@ from controlroom_executor_docker.service import EXECUTOR_KIND, Executor
 from controlroom_executor_docker.settings import ExecutorDockerSettings
 from controlroom_executor_docker.store import metadata
 from controlroom_runtime.heartbeat import announce
+from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.service import ServiceRuntime, service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,7 +36,14 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
             log_tail_bytes=settings.job_log_tail_bytes,
             keep_workdirs=settings.keep_workdirs,
         )
-        executor = Executor(backend, settings.executor_id, runtime.sessions, runtime.outbox)
+        executor = Executor(
+            backend,
+            settings.executor_id,
+            runtime.sessions,
+            runtime.outbox,
+            build_object_store(settings.object_store),
+            settings.max_artifact_bytes,
+        )
         handlers.register(runtime, executor, settings.executor_capacity, settings.executor_id)
 
         async def recover(_stopping: asyncio.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
@@ -28,6 +29,8 @@ class RunOutcome:
     error: str | None = None
     stdout_tail: str = ""
     cancelled: bool = False
+    files_dir: Path | None = None
+    """Where the run left files to keep: ``output/`` (what the job wrote) and ``logs/``."""
 
     @property
     def succeeded(self) -> bool:

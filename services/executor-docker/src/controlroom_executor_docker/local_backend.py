@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -82,8 +83,10 @@ class LocalProcessBackend:
                 return RunOutcome(None, None, "cancelled before start", cancelled=True)
             outcome = await self._execute(spec, command, code_dir, base)
             if spec.run_id in self._cancelled:
-                return RunOutcome(outcome.exit_code, None, "cancelled", outcome.stdout_tail, True)
-            return outcome
+                outcome = RunOutcome(
+                    outcome.exit_code, None, "cancelled", outcome.stdout_tail, True
+                )
+            return replace(outcome, files_dir=self._keep_outputs(code_dir, base))
         except (UnsupportedEntrypoint, ValueError, OSError) as exc:
             return RunOutcome(None, FailureReason.executor_error, str(exc))
         finally:
@@ -92,6 +95,15 @@ class LocalProcessBackend:
             self._cancelled.discard(spec.run_id)
             if not self._keep:
                 shutil.rmtree(code_dir, ignore_errors=True)
+
+    def _keep_outputs(self, code_dir: Path, base: Path) -> Path:
+        """Move ``output/`` out of the code directory (which is removed) beside ``logs/``."""
+        produced = code_dir / "output"
+        if produced.is_dir() and not produced.is_symlink():
+            target = base / "output"
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(str(produced), str(target))
+        return base
 
     def _materialise(self, spec: RunSpec, code_dir: Path) -> None:
         if code_dir.exists():  # a previous try of this same attempt (redelivery after a crash)

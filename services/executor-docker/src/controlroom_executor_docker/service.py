@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,14 +12,16 @@ from controlroom_contracts.api import FailureReason
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import (
+    ArtifactStored,
     CancelRequested,
     RunCancelled,
     RunCompleted,
     RunFailed,
     RunStarted,
 )
-from controlroom_executor_docker import store
+from controlroom_executor_docker import outputs, store
 from controlroom_executor_docker.backend import ExecutionBackend, RunOutcome, RunSpec
+from controlroom_runtime.objectstore import ObjectStore
 from controlroom_runtime.outbox import Outbox
 from controlroom_runtime.unit_of_work import UnitOfWork, unit_of_work
 
@@ -34,7 +37,11 @@ class Executor:
         executor_id: str,
         sessions: async_sessionmaker[AsyncSession],
         outbox: Outbox,
+        objects: ObjectStore,
+        max_artifact_bytes: int,
     ) -> None:
+        self._objects = objects
+        self._max_artifact_bytes = max_artifact_bytes
         self._backend = backend
         self._executor_id = executor_id
         self._sessions = sessions
@@ -120,7 +127,21 @@ class Executor:
             log.info("run cancellation signalled", extra={"requested_by": event.requested_by})
 
     async def report(self, tenant_id: str, spec: RunSpec, outcome: RunOutcome) -> None:
+        stored: list[ArtifactStored] = []
+        if outcome.files_dir is not None:
+            try:
+                stored = (
+                    await outputs.collect(
+                        self._objects, spec, outcome.files_dir, self._max_artifact_bytes
+                    )
+                ).events
+            except Exception:  # artifacts are worth a retry later, not a lost run
+                log.exception("storing the run's files failed")
+            finally:
+                shutil.rmtree(outcome.files_dir / "output", ignore_errors=True)
         async with unit_of_work(self._sessions, self._outbox) as uow:
+            for artifact in stored:
+                await uow.emit(artifact)
             status = (
                 "cancelled" if outcome.cancelled else "completed" if outcome.succeeded else "failed"
             )

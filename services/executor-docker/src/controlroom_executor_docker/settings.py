@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from controlroom_runtime.objectstore import ObjectStoreSettings
 from controlroom_runtime.settings import ServiceSettings
 
 
@@ -31,5 +32,7 @@ class ExecutorDockerSettings(ServiceSettings):
     job_memory_limit_bytes: int = Field(default=2 << 30, ge=64 << 20)
     job_max_output_bytes: int = Field(default=1 << 30, description="Largest file a job may write")
     job_log_tail_bytes: int = Field(default=8192, description="stderr kept in a failed run's error")
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    max_artifact_bytes: int = Field(default=50 << 20, description="Largest output file kept")
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
     keep_workdirs: bool = Field(default=False, description="Keep code dirs after a run ends")

@@ -64,6 +64,7 @@ class StackConfig:
     jwt_secret: str
     logs_dir: Path
     workdir: Path
+    artifacts_dir: Path | None = None
     gateway_port: int = 8789
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -95,6 +96,9 @@ class ServiceStack:
                 "CONTROLROOM_DATABASE_URL": c.database_url,
                 "CONTROLROOM_JWT_SECRET": c.jwt_secret,
                 "CONTROLROOM_EXECUTOR_WORKDIR": str(c.workdir),
+                "CONTROLROOM_OBJECT_STORE__DIRECTORY": str(
+                    c.artifacts_dir or c.workdir.parent / "artifacts"
+                ),
                 f"CONTROLROOM_{service.env_key}_PORT": str(c.port(service)),
                 "PYTHONUNBUFFERED": "1",
             }
