@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from controlroom_contracts.api import CodeFile
-from controlroom_gateway.callback_policy import CallbackPolicy
 from controlroom_gateway.syntax import check_file
+from controlroom_runtime.callback_policy import CallbackPolicy
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,32 @@ async def test_validate_reports_every_problem_and_runs_nothing(client: httpx.Asy
     assert (
         await client.post("/api/v1/jobs/validate", json=body, headers={"Authorization": ""})
     ).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "callback.link_local"),
+        ("http://10.0.0.5/hook", "callback.private"),
+        ("http://metadata.google.internal/x", "callback.metadata"),
+    ],
+)
+async def test_submit_refuses_callbacks_the_policy_refuses(
+    client: httpx.AsyncClient, url: str, code: str
+) -> None:
+    body = {
+        "job_type": "diagram_export",
+        "spec": {"text": "x"},
+        "code": {"files": [{"path": "a.py", "content": ""}]},
+        "created_by": "t",
+        "callbacks": {"on_fail": url},
+    }
+    response = await client.post("/api/v1/jobs/run", json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {
+            "field": "body.callbacks.on_fail",
+            "message": response.json()["errors"][0]["message"],
+            "type": code,
+        }
+    ]

@@ -36,7 +36,10 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
 
 def _settings(nats_url: str, database_url: str) -> NotifierSettings:
     return NotifierSettings(
-        nats_url=nats_url, database_url=database_url, delivery_poll_interval_seconds=0.2
+        callback_allowlist=["127.0.0.0/8"],
+        nats_url=nats_url,
+        database_url=database_url,
+        delivery_poll_interval_seconds=0.2,
     )
 
 
@@ -144,3 +147,32 @@ async def test_malformed_event_is_dead_lettered(
         )
         dead = await event_tap.wait_for(subjects.deadletter_subject("notifier"))
         assert "summary" in dead.data["reason"]
+
+
+async def test_callback_to_a_refused_address_fails_for_good_without_a_request(
+    nats_url: str, database_url: str, event_tap: EventTap
+) -> None:
+    async with running(create_app(_settings(nats_url, database_url))):
+        # Published straight to NATS (not through the gateway's checks): the notifier still refuses.
+        submitted = JobSubmitted(
+            tenant_id="t1",
+            run_id=uuid4(),
+            job=JobRequest(
+                job_type="diagram_export",
+                spec=JobSpec(text="x"),
+                code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
+                created_by="internal",
+                callbacks=Callbacks.model_validate(
+                    {"on_complete": "http://169.254.169.254/latest/meta-data"}
+                ),
+            ),
+        )
+        done = RunCompleted(
+            tenant_id="t1", run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now()
+        )
+        await event_tap.publish(submitted.subject, submitted.model_dump_json().encode())
+        await event_tap.publish(done.subject, done.model_dump_json().encode())
+        failed = await event_tap.wait_for(
+            subjects.WEBHOOK_FAILED, lambda d: d["run_id"] == str(submitted.run_id)
+        )
+        assert failed.data["attempts"] == 1 and "refused" in failed.data["error"]

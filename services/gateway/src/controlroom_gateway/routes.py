@@ -28,7 +28,6 @@ from controlroom_contracts.rpc import (
     RpcError,
 )
 from controlroom_gateway import service, store, validation
-from controlroom_gateway.callback_policy import CallbackPolicy
 from controlroom_gateway.deps import (
     CurrentOperator,
     CurrentPrincipal,
@@ -39,6 +38,7 @@ from controlroom_gateway.deps import (
 )
 from controlroom_gateway.errors import RunNotFound, UpstreamUnavailable
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import unit_of_work
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
@@ -65,6 +65,7 @@ async def submit_job(
     principal: CurrentOperator,
     runtime: RuntimeDep,
     limits: LimitsDep,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -76,6 +77,7 @@ async def submit_job(
     ] = None,
 ) -> SubmitResponse:
     limits.check(job)
+    await service.check_callbacks(job, CallbackPolicy(settings.callback_allowlist))
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
         submission = await service.submit_job(uow, job, principal, idempotency_key)
     if submission.replayed:

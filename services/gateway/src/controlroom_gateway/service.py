@@ -40,6 +40,7 @@ from controlroom_gateway.errors import (
     RunAlreadyFinished,
     RunNotFound,
 )
+from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,21 @@ class JobLimits:
                 f"code files total {total} bytes; the limit is {self.max_total_bytes}",
                 errors=[{"field": "body.code.files", "message": "too large", "type": "too_large"}],
             )
+
+
+async def check_callbacks(job: JobRequest, policy: CallbackPolicy) -> None:
+    """Refuse callbacks to private, loopback (unless allow-listed), link-local or metadata hosts."""
+    if job.callbacks is None:
+        return
+    errors = []
+    for kind in ("on_complete", "on_fail", "on_progress"):
+        url = getattr(job.callbacks, kind)
+        if url is not None and (problem := await policy.problem(str(url))):
+            errors.append(
+                {"field": f"body.callbacks.{kind}", "message": problem[1], "type": problem[0]}
+            )
+    if errors:
+        raise InvalidJob("; ".join(e["message"] for e in errors), errors=errors)
 
 
 @dataclass(frozen=True)

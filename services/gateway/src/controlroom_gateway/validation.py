@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from controlroom_contracts.api import JobRequest, ValidationIssue, ValidationReport
-from controlroom_gateway.callback_policy import CallbackPolicy
 from controlroom_gateway.errors import InvalidJob
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.syntax import check_file
+from controlroom_runtime.callback_policy import CallbackPolicy
 
 RUNNABLE_BY_KIND = {"docker": {".py", ".sh"}}
 _URI = re.compile(r"^[a-z][a-z0-9+.\-]*://[^\s]+$")

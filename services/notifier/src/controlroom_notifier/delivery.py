@@ -16,6 +16,7 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import WebhookDelivered, WebhookFailed
 from controlroom_notifier import store
 from controlroom_notifier.settings import NotifierSettings
+from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import Outbox
 from controlroom_runtime.unit_of_work import unit_of_work
@@ -37,6 +38,7 @@ class DeliveryWorker:
         self._sessions = sessions
         self._outbox = outbox
         self._signer = Webhook(settings.webhook_secret.get_secret_value())
+        self._policy = CallbackPolicy(settings.callback_allowlist)
         self._wakeup = asyncio.Event()
 
     async def wake(self) -> None:
@@ -82,6 +84,10 @@ class DeliveryWorker:
                 "webhook-signature": self._signer.sign(str(row.id), now, body),
             }
             status: int | None = None
+            # Checked again at delivery: what a host name resolves to can change after submit.
+            if refused := await self._policy.problem(row.url):
+                await self._record(row, None, f"refused: {refused[1]}", permanent=True)
+                return
             try:
                 response = await http.post(row.url, content=body, headers=headers)
                 status = response.status_code
@@ -90,7 +96,9 @@ class DeliveryWorker:
                 error = f"{type(exc).__name__}: {exc}"[:500]
             await self._record(row, status, error)
 
-    async def _record(self, row: Any, status: int | None, error: str | None) -> None:
+    async def _record(
+        self, row: Any, status: int | None, error: str | None, *, permanent: bool = False
+    ) -> None:
         attempts: int = row.attempts
         async with unit_of_work(self._sessions, self._outbox) as uow:
             if error is None:
@@ -115,7 +123,7 @@ class DeliveryWorker:
                 )
                 log.info("callback delivered", extra={"status_code": status, "attempts": attempts})
                 return
-            permanent = (
+            permanent = permanent or (
                 status is not None and 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
             )
             if permanent or attempts >= self._settings.webhook_max_attempts:

@@ -22,6 +22,10 @@ class NotifierSettings(ServiceSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_max_backoff_seconds: float = Field(default=300.0, gt=0)
     delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    callback_allowlist: list[str] = Field(
+        default_factory=list,
+        description="CIDRs or hosts callbacks may reach although private or loopback",
+    )
     delivery_concurrency: int = Field(default=16, ge=1)
 
     @model_validator(mode="after")

@@ -172,6 +172,7 @@ def main() -> int:
                 workdir=base / "work",
                 gateway_port=free_port(),
                 extra_env={
+                    "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
                     "CONTROLROOM_EXECUTOR_CAPACITY": str(args.capacity),
                     "CONTROLROOM_LOG_LEVEL": "WARNING",
                 },
