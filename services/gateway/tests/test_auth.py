@@ -114,3 +114,28 @@ async def test_continue_callback_is_recorded_in_the_run_history(
     assert (await client.post("/api/v1/webhooks/continue", json=unknown)).status_code == 404
     bad = await client.post("/api/v1/webhooks/continue", json={"run_id": "x", "status": ""})
     assert bad.status_code == 422
+
+
+async def test_a_tenant_over_its_rate_gets_429_with_retry_after(
+    settings: Any, token: Callable[..., str]
+) -> None:
+    from controlroom_devstack.pytest_plugin import running
+    from controlroom_gateway.app import create_app
+
+    app = create_app(
+        settings.model_copy(update={"rate_limit_per_second": 0.5, "rate_limit_burst": 3})
+    )
+    async with running(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as http:
+            acme = {"Authorization": f"Bearer {token()}"}
+            codes = [(await http.get("/api/v1/runs", headers=acme)).status_code for _ in range(4)]
+            assert codes == [200, 200, 200, 429]
+            limited = await http.get("/api/v1/runs", headers=acme)
+            assert limited.status_code == 429
+            assert int(limited.headers["retry-after"]) >= 1
+            assert limited.headers["content-type"] == "application/problem+json"
+            other = {"Authorization": f"Bearer {token(tenant='globex')}"}
+            assert (await http.get("/api/v1/runs", headers=other)).status_code == 200
+            assert (await http.get("/healthz")).status_code == 200  # health is never limited

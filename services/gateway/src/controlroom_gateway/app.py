@@ -10,6 +10,7 @@ from controlroom_gateway import artifacts, handlers, run_events
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.executors import ExecutorRegistry
+from controlroom_gateway.rate_limit import TenantRateLimiter
 from controlroom_gateway.routes import router
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
@@ -39,6 +40,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
         app.state.executors = executors
+        app.state.rate_limiter = TenantRateLimiter(
+            settings.rate_limit_per_second, settings.rate_limit_burst
+        )
         app.state.limits = JobLimits(
             settings.job_types, settings.max_code_file_bytes, settings.max_code_total_bytes
         )

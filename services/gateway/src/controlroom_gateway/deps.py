@@ -8,8 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlroom_gateway.auth import InvalidToken, Principal, Role, decode_token
-from controlroom_gateway.errors import Forbidden, Unauthorized
+from controlroom_gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from controlroom_gateway.executors import ExecutorRegistry
+from controlroom_gateway.rate_limit import TenantRateLimiter
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.service import ServiceRuntime
@@ -44,15 +45,23 @@ LimitsDep = Annotated[JobLimits, Depends(_limits)]
 
 
 def _principal(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     try:
-        return decode_token(credentials.credentials, settings.jwt_secret.get_secret_value())
+        principal = decode_token(credentials.credentials, settings.jwt_secret.get_secret_value())
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    limiter: TenantRateLimiter = request.app.state.rate_limiter
+    if (wait := limiter.acquire(principal.tenant_id)) is not None:
+        raise TooManyRequests(
+            f"tenant {principal.tenant_id} is over its request rate; retry in {wait}s",
+            retry_after=wait,
+        )
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

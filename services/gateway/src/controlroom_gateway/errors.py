@@ -79,6 +79,12 @@ class InvalidRequest(GatewayError):
     status, title = 422, "Invalid request"
 
 
+class TooManyRequests(GatewayError):
+    """The tenant is over its request rate."""
+
+    status, title = 429, "Too many requests"
+
+
 class UpstreamUnavailable(GatewayError):
     """A service the gateway asked did not answer in time."""
 
@@ -93,6 +99,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(exc.extensions.get("retry_after", 1))}
         response = problem(
             exc.status, exc.title, exc.detail, instance=request.url.path, **exc.extensions
         )

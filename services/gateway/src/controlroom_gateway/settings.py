@@ -30,6 +30,10 @@ class GatewaySettings(ServiceSettings):
         description="CIDRs or host names callbacks may use although private or loopback, "
         'e.g. ["127.0.0.0/8"]; link-local and metadata addresses are never allowed',
     )
+    rate_limit_per_second: float = Field(
+        default=1000.0, ge=0, description="Requests per second per tenant (0 turns it off)"
+    )
+    rate_limit_burst: int = Field(default=2000, ge=1)
     sse_poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often a live event stream looks for new events"
     )
