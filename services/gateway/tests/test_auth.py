@@ -139,3 +139,59 @@ async def test_a_tenant_over_its_rate_gets_429_with_retry_after(
             other = {"Authorization": f"Bearer {token(tenant='globex')}"}
             assert (await http.get("/api/v1/runs", headers=other)).status_code == 200
             assert (await http.get("/healthz")).status_code == 200  # health is never limited
+
+
+async def test_rs256_tokens_are_verified_against_the_jwks_url(
+    settings: Any, token: Callable[..., str]
+) -> None:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from controlroom_devstack.pytest_plugin import running
+    from controlroom_gateway.app import create_app
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    claims = {
+        "tenant_id": "acme",
+        "sub": "sso-user",
+        "role": "viewer",
+        "exp": int(time.time()) + 60,
+    }
+    good = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+    forged = jwt.encode(claims, stranger, algorithm="RS256", headers={"kid": "k1"})
+    try:
+        app = create_app(settings.model_copy(update={"jwt_jwks_url": url}))
+        async with running(app):
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+            ) as http:
+                ok = await http.get("/api/v1/runs", headers={"Authorization": f"Bearer {good}"})
+                assert ok.status_code == 200
+                bad = await http.get("/api/v1/runs", headers={"Authorization": f"Bearer {forged}"})
+                assert bad.status_code == 401
+                hs = await http.get("/api/v1/runs", headers={"Authorization": f"Bearer {token()}"})
+                assert hs.status_code == 200  # the shared-secret tokens keep working
+    finally:
+        server.shutdown()
+        server.server_close()

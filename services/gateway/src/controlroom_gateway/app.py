@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from controlroom_gateway import artifacts, handlers, run_events
+from controlroom_gateway.auth import TokenVerifier
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.executors import ExecutorRegistry
@@ -40,6 +41,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
         app.state.executors = executors
+        app.state.token_verifier = TokenVerifier(
+            settings.jwt_secret.get_secret_value(), settings.jwt_jwks_url
+        )
         app.state.rate_limiter = TenantRateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst
         )

@@ -9,6 +9,7 @@ from enum import IntEnum
 import jwt
 
 ALGORITHM = "HS256"
+RS256 = "RS256"
 REQUIRED_CLAIMS = ["exp", "sub", "tenant_id", "role"]
 
 
@@ -31,13 +32,44 @@ class InvalidToken(Exception):
     """The bearer token is missing, malformed, expired or signed with another secret."""
 
 
+class TokenVerifier:
+    """HS256 with the shared secret; RS256 against the keys at a JWKS URL when one is set.
+
+    The algorithm is taken from a fixed list, never trusted from the token: ``alg: none`` and
+    any other algorithm are refused.
+    """
+
+    def __init__(self, secret: str, jwks_url: str | None = None) -> None:
+        self._secret = secret
+        # PyJWKClient caches the key set and refetches it when an unknown kid appears.
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=5) if jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        """Blocking (a JWKS fetch may happen): call it from a worker thread."""
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+            if algorithm == RS256 and self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+                claims = jwt.decode(
+                    token, key, algorithms=[RS256], options={"require": REQUIRED_CLAIMS}
+                )
+            else:
+                claims = jwt.decode(
+                    token,
+                    self._secret,
+                    algorithms=[ALGORITHM],
+                    options={"require": REQUIRED_CLAIMS},
+                )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from exc
+        return _principal_from(claims)
+
+
 def decode_token(token: str, secret: str) -> Principal:
-    try:
-        claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
-        )
-    except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from exc
+    return TokenVerifier(secret).verify(token)
+
+
+def _principal_from(claims: dict[str, object]) -> Principal:
     tenant, subject, role = claims["tenant_id"], claims["sub"], claims["role"]
     if not isinstance(tenant, str) or not tenant or not isinstance(subject, str):
         raise InvalidToken("tenant_id and sub must be non-empty strings")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from controlroom_gateway.auth import InvalidToken, Principal, Role, decode_token
+from controlroom_gateway.auth import InvalidToken, Principal, Role, TokenVerifier
 from controlroom_gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.rate_limit import TenantRateLimiter
@@ -46,13 +46,13 @@ LimitsDep = Annotated[JobLimits, Depends(_limits)]
 
 def _principal(
     request: Request,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        principal = decode_token(credentials.credentials, settings.jwt_secret.get_secret_value())
+        principal = verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     limiter: TenantRateLimiter = request.app.state.rate_limiter

@@ -14,6 +14,9 @@ class GatewaySettings(ServiceSettings):
 
     port: int = 8789
     jwt_secret: SecretStr = Field(description="HS256 secret for bearer tokens (required)")
+    jwt_jwks_url: str | None = Field(
+        default=None, description="Also accept RS256 tokens signed by a key at this JWKS URL"
+    )
     token_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     job_types: list[str] = Field(default_factory=lambda: list(KNOWN_JOB_TYPES))
     max_body_bytes: int = Field(default=1 << 20, description="Largest request body accepted")
