@@ -246,3 +246,35 @@ async def test_job_outputs_and_logs_become_downloadable_artifacts(
     assert (await api.get(report["url"])).content == b"rows,42\n"
     assert view["logs_url"] is not None
     assert (await api.get(view["logs_url"])).text == "report written\n"
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    stack: Any, token: str, tmp_path: Path
+) -> None:
+    """Property-based requests generated from /openapi.json, sent with a valid token."""
+    import subprocess
+
+    from controlroom_devstack.infra import venv_bin
+
+    result = subprocess.run(
+        [
+            str(venv_bin("st")),
+            "run",
+            f"{stack.url('gateway')}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            "25",
+            "--generation-with-security-parameters",
+            "false",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert "passed" in result.stdout

@@ -350,3 +350,17 @@ async def test_executors_that_reported_in_are_listed(
         }
     ]
     assert (await client.get("/api/v1/executors", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_nul_characters_are_refused_with_422_not_a_server_error(
+    client: httpx.AsyncClient,
+) -> None:
+    lineage = await client.get("/api/v1/lineage/graph", params={"entity": "a\x00b"})
+    assert lineage.status_code == 422
+    listing = await client.get("/api/v1/runs", params={"created_by": "x\x00"})
+    assert listing.status_code == 422
+    body = job(created_by="me\x00", spec={"text": "x", "inputs": {"k\x00": "v"}})
+    submitted = await client.post("/api/v1/jobs/run", json=body)
+    assert submitted.status_code == 422
+    fields = {e["field"] for e in submitted.json()["errors"]}
+    assert {"body.created_by", "body.spec.inputs"} <= fields

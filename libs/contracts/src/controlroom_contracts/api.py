@@ -69,8 +69,35 @@ class FailureReason(StrEnum):
     no_route = "no_route"
 
 
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+def reject_nul(value: str) -> str:
+    """Postgres text cannot hold NUL: refuse it at the edge with a clear error."""
+    if _contains_nul(value):
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+NoNulStr = Annotated[str, AfterValidator(reject_nul)]
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_anywhere(cls, value: object) -> object:
+        if _contains_nul(value):
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
 
 
 class JobSpec(ApiModel):

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlroom_contracts import subjects
+from controlroom_contracts.api import NoNulStr
 
 
 class LineageGraphQuery(BaseModel):
@@ -15,7 +16,7 @@ class LineageGraphQuery(BaseModel):
 
     subject: ClassVar[str] = subjects.LINEAGE_GRAPH_QUERY
     tenant_id: str = Field(min_length=1)
-    entity: str = Field(min_length=1, max_length=512)
+    entity: NoNulStr = Field(min_length=1, max_length=512)
     direction: Literal["upstream", "downstream", "both"] = "both"
     depth: int = Field(default=1, ge=1, le=10)
 

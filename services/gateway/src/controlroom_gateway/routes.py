@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from controlroom_contracts.api import (
     ContinueCallback,
     JobRequest,
+    NoNulStr,
     RunPage,
     RunStatus,
     RunView,
@@ -178,8 +179,8 @@ async def list_runs(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
     status: RunStatus | None = None,
-    job_type: Annotated[str | None, Query(max_length=64)] = None,
-    created_by: Annotated[str | None, Query(max_length=256)] = None,
+    job_type: Annotated[NoNulStr | None, Query(max_length=64)] = None,
+    created_by: Annotated[NoNulStr | None, Query(max_length=256)] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -221,7 +222,7 @@ async def lineage_graph(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
     settings: SettingsDep,
-    entity: Annotated[str, Query(min_length=1, max_length=512, examples=["schema.table"])],
+    entity: Annotated[NoNulStr, Query(min_length=1, max_length=512, examples=["schema.table"])],
     direction: Literal["upstream", "downstream", "both"] = "both",
     depth: Annotated[int, Query(ge=1, le=10)] = 1,
 ) -> LineageGraph:
