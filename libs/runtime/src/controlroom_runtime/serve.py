@@ -19,4 +19,7 @@ def serve(name: str, app: FastAPI, settings: ServiceSettings) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=15,
+        # Longer than common client and load-balancer idle timeouts (60 s), so the server is
+        # never the side that closes a connection a client is about to reuse.
+        timeout_keep_alive=65,
     )

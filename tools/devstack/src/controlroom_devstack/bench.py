@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -134,6 +135,101 @@ async def _scenarios(stack: ServiceStack, runs: int, in_flight: int, total: int)
     return rows
 
 
+GATEWAY_ONLY_JOB_TYPE = "kb_catalog"
+"""Routed (by the bench's configuration) to an executor kind nobody consumes: the gateway
+scenarios measure the API without queuing thousands of real executions behind them."""
+
+
+def _gateway_job(n: int) -> dict[str, Any]:
+    return {
+        "job_type": GATEWAY_ONLY_JOB_TYPE,
+        "spec": {"text": f"gateway bench {n}"},
+        "code": {"files": [{"path": "main.sh", "content": "echo ok"}]},
+        "created_by": "bench",
+    }
+
+
+async def _at_rate(rate: float, seconds: float, call: Any) -> tuple[list[float], float]:
+    """Open loop: start one call every 1/rate s regardless of how long calls take."""
+    latencies: list[float] = []
+    tasks = []
+
+    async def timed() -> None:
+        t0 = time.perf_counter()
+        await call()
+        latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(timed()))
+    await asyncio.gather(*tasks)
+    achieved = len(latencies) / (time.perf_counter() - start)
+    return latencies, achieved
+
+
+async def _gateway_scenarios(stack: ServiceStack, rate: float, seconds: float) -> list[Row]:
+    token = mint_dev_token(SECRET, tenant="bench-gw")
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=30)
+    rows: list[Row] = []
+    async with httpx.AsyncClient(
+        base_url=stack.url("gateway"),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+        limits=limits,
+    ) as api:
+        counter = iter(range(10**9))
+
+        async def submit() -> None:
+            (
+                await api.post("/api/v1/jobs/run", json=_gateway_job(next(counter)))
+            ).raise_for_status()
+
+        run_id = (await api.post("/api/v1/jobs/run", json=_gateway_job(-1))).json()["run_id"]
+
+        async def status() -> None:
+            (await api.get(f"/api/v1/runs/{run_id}")).raise_for_status()
+
+        for _ in range(50):  # warm up
+            await submit()
+            await status()
+
+        def ms(v: float) -> str:
+            return f"{v * 1000:.1f} ms"
+
+        s3 = f"gateway, open loop {rate:.0f} req/s for {seconds:.0f}s"
+        submit_lat, submit_rate = await _at_rate(rate, seconds, submit)
+        status_lat, status_rate = await _at_rate(rate, seconds, status)
+        rows += [
+            Row(s3, "p50 POST /jobs/run", "-", ms(statistics.median(submit_lat))),
+            Row(s3, "p99 POST /jobs/run", "< 25 ms (issue 2)", ms(_pct(submit_lat, 99))),
+            Row(s3, "achieved submit rate", f"{rate:.0f}/s", f"{submit_rate:.0f}/s"),
+            Row(s3, "p50 GET /runs/{id}", "-", ms(statistics.median(status_lat))),
+            Row(s3, "p99 GET /runs/{id}", "< 5 ms (issue 2)", ms(_pct(status_lat, 99))),
+            Row(s3, "achieved status rate", f"{rate:.0f}/s", f"{status_rate:.0f}/s"),
+        ]
+
+        done = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                await submit()
+                done += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(64)))
+        elapsed = time.perf_counter() - t0
+        s4 = f"gateway, closed loop, 64 concurrent submitters, {seconds:.0f}s"
+        rows.append(
+            Row(s4, "sustained submits/s", ">= 1000/s (issue 2)", f"{done / elapsed:.0f}/s")
+        )
+    return rows
+
+
 def _print(rows: list[Row], notes: list[str]) -> None:
     headers = ("scenario", "metric", "target", "measured")
     widths = [max(len(h), *(len(getattr(r, h)) for r in rows)) for h in headers]
@@ -153,6 +249,8 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=50)
     parser.add_argument("--total", type=int, default=400)
     parser.add_argument("--capacity", type=int, default=16, help="executor-docker runs at once")
+    parser.add_argument("--rate", type=float, default=200.0, help="gateway scenario req/s")
+    parser.add_argument("--seconds", type=float, default=5.0, help="gateway scenario length")
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="controlroom-bench-"))
@@ -173,6 +271,7 @@ def main() -> int:
                 gateway_port=free_port(),
                 extra_env={
                     "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
+                    "CONTROLROOM_ROUTES": json.dumps({GATEWAY_ONLY_JOB_TYPE: "bench-null"}),
                     "CONTROLROOM_EXECUTOR_CAPACITY": str(args.capacity),
                     "CONTROLROOM_LOG_LEVEL": "WARNING",
                 },
@@ -182,6 +281,7 @@ def main() -> int:
         stack.start()
         startup = time.perf_counter() - t0
         rows = asyncio.run(_scenarios(stack, args.runs, args.in_flight, args.total))
+        rows += asyncio.run(_gateway_scenarios(stack, args.rate, args.seconds))
         _print(
             rows,
             [
