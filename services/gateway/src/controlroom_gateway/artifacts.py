@@ -7,7 +7,7 @@ import mimetypes
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
@@ -18,6 +18,7 @@ from controlroom_contracts.events import ArtifactStored
 from controlroom_gateway import store
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
 from controlroom_gateway.errors import (
+    PROBLEM,
     ArtifactNotFound,
     InvalidRequest,
     PayloadTooLarge,
@@ -27,7 +28,6 @@ from controlroom_runtime.objectstore import ObjectMissing, ObjectStore, ObjectTo
 from controlroom_runtime.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 UPLOAD_PATH = "/api/v1/artifacts"
 

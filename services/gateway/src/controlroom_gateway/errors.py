@@ -12,6 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controlroom_runtime.problems import problem
 
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+"""OpenAPI description of a problem+json error response."""
+
 
 class GatewayError(Exception):
     """Base of every error the gateway answers with a problem document."""

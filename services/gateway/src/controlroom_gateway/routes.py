@@ -37,12 +37,11 @@ from controlroom_gateway.deps import (
     RuntimeDep,
     SettingsDep,
 )
-from controlroom_gateway.errors import RunNotFound, UpstreamUnavailable
+from controlroom_gateway.errors import PROBLEM, RunNotFound, UpstreamUnavailable
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import unit_of_work
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/api/v1")
 
 

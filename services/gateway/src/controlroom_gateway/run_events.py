@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Request, status
@@ -13,11 +13,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from controlroom_contracts.api import RunEventIn, RunEventPage
 from controlroom_gateway import service, store
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
-from controlroom_gateway.errors import InvalidRequest, RunNotFound
+from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/api/v1/runs/{run_id}/events", tags=["run events"])
 
 
