@@ -110,3 +110,22 @@ async def test_s3_backend_redirects_downloads_to_a_presigned_url(
             direct = httpx.get(download.headers["location"])
             assert direct.content == data
             assert hashlib.sha256(direct.content).hexdigest() == artifact["checksum"][7:]
+
+
+async def test_only_an_admin_deletes_an_artifact_and_its_object(
+    client: httpx.AsyncClient, token: Callable[..., str], settings: GatewaySettings
+) -> None:
+    run_id = (await client.post("/api/v1/jobs/run", json=JOB)).json()["run_id"]
+    artifact = (await _upload(client, run_id, "output/gone.csv", b"a,b\n")).json()
+    url = artifact["url"]
+    operator = await client.delete(url)
+    assert operator.status_code == 403 and operator.headers["content-type"] == PROBLEM
+    other_admin = {"Authorization": f"Bearer {token(tenant='globex', role='admin')}"}
+    assert (await client.delete(url, headers=other_admin)).status_code == 404
+    admin = {"Authorization": f"Bearer {token(role='admin')}"}
+    assert (await client.delete(url, headers=admin)).status_code == 204
+    assert (await client.get(url)).status_code == 404
+    assert (await client.delete(url, headers=admin)).status_code == 404
+    assert (await client.get(f"/api/v1/runs/{run_id}")).json()["artifacts"] == []
+    left = [p for p in Path(settings.object_store.directory).rglob("*") if p.is_file()]
+    assert left == []

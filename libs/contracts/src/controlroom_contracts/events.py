@@ -84,6 +84,16 @@ class ArtifactStored(RunMessage, Event):
     storage_key: str | None = Field(default=None, description="Key in the object store")
 
 
+class ArtifactDeleted(RunMessage, Event):
+    """An admin deleted one of the run's artifacts; its object is gone from the store."""
+
+    subject: ClassVar[str] = subjects.ARTIFACT_DELETED
+    event_type: Literal["run.artifact_deleted"] = "run.artifact_deleted"
+    artifact_id: UUID
+    path: str
+    deleted_by: str
+
+
 class ArtifactReported(RunMessage, Event):
     """A job or an internal system reported an artifact it keeps somewhere itself."""
 
@@ -186,6 +196,7 @@ RUN_LIFECYCLE_EVENTS: tuple[type[RunMessage], ...] = (
     RunLog,
     ArtifactStored,
     ArtifactReported,
+    ArtifactDeleted,
     RunCompleted,
     RunFailed,
     RunCancelled,
@@ -204,6 +215,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RunLog,
     ArtifactStored,
     ArtifactReported,
+    ArtifactDeleted,
     RunCompleted,
     RunFailed,
     RunCancelled,

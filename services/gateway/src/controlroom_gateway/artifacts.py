@@ -14,9 +14,15 @@ from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from controlroom_contracts.api import ArtifactView, safe_relative_path
-from controlroom_contracts.events import ArtifactStored
+from controlroom_contracts.events import ArtifactDeleted, ArtifactStored
 from controlroom_gateway import store
-from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
+from controlroom_gateway.deps import (
+    CurrentAdmin,
+    CurrentOperator,
+    CurrentPrincipal,
+    RuntimeDep,
+    SettingsDep,
+)
 from controlroom_gateway.errors import (
     PROBLEM,
     ArtifactNotFound,
@@ -160,3 +166,32 @@ async def download_artifact(
             "ETag": f'"{row.checksum}"',
         },
     )
+
+
+@router.delete(
+    "/{artifact_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an artifact and its stored object (admin)",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+)
+async def delete_artifact(
+    request: Request, artifact_id: UUID, principal: CurrentAdmin, runtime: RuntimeDep
+) -> Response:
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        row = await store.get_artifact(uow.session, artifact_id, principal.tenant_id)
+        if row is None:
+            raise ArtifactNotFound(f"artifact {artifact_id} not found")
+        await store.delete_artifact(uow.session, artifact_id, principal.tenant_id)
+        await uow.emit(
+            ArtifactDeleted(
+                tenant_id=principal.tenant_id,
+                run_id=row.run_id,
+                artifact_id=artifact_id,
+                path=row.path,
+                deleted_by=principal.subject,
+            )
+        )
+    # After the commit: a failure here leaves an orphaned object, never a record without one.
+    await _object_store(request).delete(row.storage_key)
+    log.info("artifact deleted", extra={"run_id": str(row.run_id), "path": row.path})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -74,3 +74,12 @@ def _operator(principal: CurrentPrincipal) -> Principal:
 
 
 CurrentOperator = Annotated[Principal, Depends(_operator)]
+
+
+def _admin(principal: CurrentPrincipal) -> Principal:
+    if principal.role < Role.admin:
+        raise Forbidden(f"role {principal.role.name} may not do this; admin required")
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(_admin)]

@@ -7,6 +7,7 @@ from faststream.nats.annotations import NatsMessage
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import (
+    ArtifactDeleted,
     ArtifactReported,
     ArtifactStored,
     ContinueCallbackReceived,
@@ -23,6 +24,7 @@ from controlroom_contracts.events import (
 from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.service import (
     project_artifact,
+    project_artifact_deletion,
     project_run_event,
     project_submission,
     record_history,
@@ -44,6 +46,7 @@ MODELS: dict[str, type[Message]] = {
     subjects.ARTIFACT_REPORTED: ArtifactReported,
     subjects.CONTINUE_CALLBACK_RECEIVED: ContinueCallbackReceived,
     subjects.ARTIFACT_STORED: ArtifactStored,
+    subjects.ARTIFACT_DELETED: ArtifactDeleted,
 }
 
 
@@ -56,6 +59,8 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         await project_run_event(uow, event)
     elif isinstance(event, ArtifactStored):
         await project_artifact(uow, event)
+    elif isinstance(event, ArtifactDeleted):
+        await project_artifact_deletion(uow, event)
     elif isinstance(event, RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived):
         await record_history(uow, event)
 

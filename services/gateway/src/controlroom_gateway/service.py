@@ -18,6 +18,7 @@ from controlroom_contracts.api import (
     RunStatus,
 )
 from controlroom_contracts.events import (
+    ArtifactDeleted,
     ArtifactReported,
     ArtifactStored,
     CancelRequested,
@@ -46,13 +47,22 @@ from controlroom_runtime.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
-ReportedEvent = RunProgress | RunLog | ArtifactReported | ArtifactStored | ContinueCallbackReceived
+ReportedEvent = (
+    RunProgress
+    | RunLog
+    | ArtifactReported
+    | ArtifactStored
+    | ArtifactDeleted
+    | ContinueCallbackReceived
+)
 
 _ENVELOPE = {"event_id", "occurred_at", "schema_version", "tenant_id", "run_id", "event_type"}
 
 
 def history_type(event_type: str) -> str:
     """``run.started`` -> ``started``; both artifact events -> ``artifact`` (PRD FR-4 names)."""
+    if event_type == "run.artifact_deleted":
+        return "artifact_deleted"
     if event_type.startswith("run.artifact"):
         return "artifact"
     return event_type.removeprefix("run.")
@@ -75,6 +85,11 @@ async def project_artifact(uow: UnitOfWork, event: ArtifactStored) -> None:
                 created_at=event.occurred_at,
             ),
         )
+    await record_history(uow, event)
+
+
+async def project_artifact_deletion(uow: UnitOfWork, event: ArtifactDeleted) -> None:
+    await store.delete_artifact(uow.session, event.artifact_id, event.tenant_id)
     await record_history(uow, event)
 
 

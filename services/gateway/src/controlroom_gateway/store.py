@@ -165,6 +165,14 @@ async def get_artifact(
     return ArtifactRow(**row._mapping) if row else None
 
 
+async def delete_artifact(session: AsyncSession, artifact_id: UUID, tenant_id: str) -> None:
+    await session.execute(
+        sa.delete(artifacts).where(
+            artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id
+        )
+    )
+
+
 async def run_artifacts(session: AsyncSession, run_id: UUID, tenant_id: str) -> list[ArtifactView]:
     rows = await session.execute(
         sa.select(artifacts)
