@@ -188,23 +188,6 @@ class WebhookFailed(RunMessage, Event):
     attempts: int = Field(ge=1)
 
 
-RUN_LIFECYCLE_EVENTS: tuple[type[RunMessage], ...] = (
-    RunQueued,
-    RunDispatched,
-    RunStarted,
-    RunProgress,
-    RunLog,
-    ArtifactStored,
-    ArtifactReported,
-    ArtifactDeleted,
-    RunCompleted,
-    RunFailed,
-    RunCancelled,
-    CancelRequested,
-    ContinueCallbackReceived,
-    RunRetryScheduled,
-)
-
 ALL_EVENTS: tuple[type[Event], ...] = (
     JobSubmitted,
     RunQueued,

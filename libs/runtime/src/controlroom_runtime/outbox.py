@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -143,6 +143,3 @@ class Outbox:
                 await asyncio.wait_for(stopping.wait(), timeout=interval)
             except TimeoutError:
                 pass
-
-
-AfterCommit = Callable[[], Awaitable[None]]

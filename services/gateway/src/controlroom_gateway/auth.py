@@ -65,10 +65,6 @@ class TokenVerifier:
         return _principal_from(claims)
 
 
-def decode_token(token: str, secret: str) -> Principal:
-    return TokenVerifier(secret).verify(token)
-
-
 def _principal_from(claims: dict[str, object]) -> Principal:
     tenant, subject, role = claims["tenant_id"], claims["sub"], claims["role"]
     if not isinstance(tenant, str) or not tenant or not isinstance(subject, str):
