@@ -71,9 +71,10 @@ async def upload_artifact(
             str(exc), errors=[{"field": "body.path", "message": str(exc), "type": "value_error"}]
         ) from exc
     async with runtime.sessions() as session:
-        run = await store.get_run(session, run_id, principal.tenant_id)
+        run = await store.run_state(session, run_id, principal.tenant_id)
     if run is None:
         raise RunNotFound(f"run {run_id} not found")
+    _, attempt = run
     objects = _object_store(request)
     artifact_id = uuid4()
     key = f"{principal.tenant_id}/{run_id}/{artifact_id}"
@@ -87,7 +88,7 @@ async def upload_artifact(
     event = ArtifactStored(
         tenant_id=principal.tenant_id,
         run_id=run_id,
-        attempt=max(run.attempt, 1),
+        attempt=max(attempt, 1),
         artifact_id=artifact_id,
         path=path,
         size_bytes=stored.size_bytes,

@@ -23,10 +23,10 @@ router = APIRouter(prefix="/api/v1/runs/{run_id}/events", tags=["run events"])
 async def _require_run(runtime: ServiceRuntime, run_id: UUID, tenant_id: str) -> bool:
     """The run exists for this tenant; returns whether it has ended."""
     async with runtime.sessions() as session:
-        view = await store.get_run(session, run_id, tenant_id)
-    if view is None:
+        state = await store.run_state(session, run_id, tenant_id)
+    if state is None:
         raise RunNotFound(f"run {run_id} not found")
-    return view.status.is_terminal
+    return state[0].is_terminal
 
 
 @router.post(

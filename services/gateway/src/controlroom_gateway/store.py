@@ -239,6 +239,20 @@ async def get_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunVie
     return view.model_copy(update={"artifacts": stored, "logs_url": logs})
 
 
+async def run_state(
+    session: AsyncSession, run_id: UUID, tenant_id: str
+) -> tuple[RunStatus, int] | None:
+    """Just the run's status and attempt: for checks that do not need the whole view."""
+    row = (
+        await session.execute(
+            sa.select(runs.c.status, runs.c.attempt).where(
+                runs.c.run_id == run_id, runs.c.tenant_id == tenant_id
+            )
+        )
+    ).first()
+    return None if row is None else (RunStatus(row.status), row.attempt)
+
+
 @dataclass(frozen=True)
 class RunFilter:
     status: RunStatus | None = None
