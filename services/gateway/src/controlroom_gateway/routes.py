@@ -7,8 +7,6 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
-from nats.errors import NoRespondersError
-from pydantic import ValidationError
 
 from controlroom_contracts.api import (
     ContinueCallback,
@@ -26,7 +24,6 @@ from controlroom_contracts.rpc import (
     LineageGraphQuery,
     RouteAnswer,
     RouteQuery,
-    RpcError,
 )
 from controlroom_gateway import service, store, validation
 from controlroom_gateway.deps import (
@@ -37,8 +34,9 @@ from controlroom_gateway.deps import (
     RuntimeDep,
     SettingsDep,
 )
-from controlroom_gateway.errors import PROBLEM, RunNotFound, UpstreamUnavailable
+from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_gateway.rpc import ask
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import unit_of_work
 
@@ -103,10 +101,15 @@ async def validate_job(
 ) -> ValidationReport:
     async def route(job_type: str) -> str | None:
         query = RouteQuery(job_type=job_type)
-        reply = await runtime.broker.request(
-            query.model_dump_json(), query.subject, timeout=settings.rpc_timeout_seconds
+        reply = await ask(
+            runtime.broker,
+            query,
+            query.subject,
+            RouteAnswer,
+            service="scheduler",
+            timeout=settings.rpc_timeout_seconds,
         )
-        return RouteAnswer.model_validate_json(reply.body).executor_kind
+        return reply.executor_kind
 
     return await validation.validate_job(
         body,
@@ -228,14 +231,11 @@ async def lineage_graph(
     query = LineageGraphQuery(
         tenant_id=principal.tenant_id, entity=entity, direction=direction, depth=depth
     )
-    try:
-        response = await runtime.broker.request(
-            query.model_dump_json(), query.subject, timeout=settings.rpc_timeout_seconds
-        )
-    except (TimeoutError, NoRespondersError) as exc:
-        raise UpstreamUnavailable("the lineage service did not answer in time") from exc
-    try:
-        return LineageGraph.model_validate_json(response.body)
-    except ValidationError:
-        error = RpcError.model_validate_json(response.body)
-        raise UpstreamUnavailable(f"lineage query failed: {error.error}") from None
+    return await ask(
+        runtime.broker,
+        query,
+        query.subject,
+        LineageGraph,
+        service="lineage",
+        timeout=settings.rpc_timeout_seconds,
+    )
