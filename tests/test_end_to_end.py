@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from controlroom_devstack.receiver import CallbackReceiver
+from controlroom_devstack.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -73,12 +74,7 @@ async def test_completed_run_calls_back_and_records_lineage(
         ).json()
         return graph if graph["downstream"] else None
 
-    graph = None
-    for _ in range(200):
-        if graph := await edge():
-            break
-        await asyncio.sleep(0.05)
-    assert graph is not None
+    graph = await eventually(edge, what="the lineage edge")
     assert graph["downstream"] == [
         {"entity": "gold.diagrams", "job_id": run_id, "job_type": "diagram_export", "depth": 1}
     ]
@@ -136,18 +132,18 @@ async def test_one_run_is_one_trace_across_services(
     run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, "print(1)"))).json()["run_id"]
     await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
     wanted = {"gateway", "scheduler", "executor-docker", "lineage"}
-    traces: dict[str, set[str]] = {}
-    for _ in range(100):
-        traces = {}
+
+    async def traces_by_service() -> dict[str, set[str]] | None:
+        traces: dict[str, set[str]] = {}
         for path in logs_dir.glob("*.log"):
             for line in path.read_text().splitlines():
                 if run_id in line and line.startswith("{"):
                     entry = json.loads(line)
                     if "trace_id" in entry:
                         traces.setdefault(entry["service"], set()).add(entry["trace_id"])
-        if wanted <= set(traces):
-            break
-        await asyncio.sleep(0.1)
+        return traces if wanted <= set(traces) else None
+
+    traces = await eventually(traces_by_service, interval=0.1, what=f"log lines from {wanted}")
     assert wanted <= set(traces), traces
     assert len(set().union(*traces.values())) == 1, traces
 
@@ -234,12 +230,12 @@ async def test_job_outputs_and_logs_become_downloadable_artifacts(
     )
     run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
     await wait_for_status(api, run_id, "completed")
-    view: dict[str, Any] = {}
-    for _ in range(100):
-        view = (await api.get(f"/api/v1/runs/{run_id}")).json()
-        if len(view["artifacts"]) == 2:
-            break
-        await asyncio.sleep(0.05)
+
+    async def with_artifacts() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await api.get(f"/api/v1/runs/{run_id}")).json()
+        return view if len(view["artifacts"]) == 2 else None
+
+    view = await eventually(with_artifacts, what="both artifacts in the run view")
     paths = sorted(a["path"] for a in view["artifacts"])
     assert paths == ["logs/stdout.log", "output/report.csv"]
     report = next(a for a in view["artifacts"] if a["path"] == "output/report.csv")

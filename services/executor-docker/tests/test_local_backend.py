@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 
 from controlroom_contracts.api import CodeBundle, CodeFile, FailureReason
+from controlroom_devstack.waiting import eventually
 from controlroom_executor_docker.backend import RunSpec
 from controlroom_executor_docker.local_backend import LocalProcessBackend
 from controlroom_executor_docker.settings import ExecutorDockerSettings
@@ -107,8 +108,11 @@ async def test_cancel_terminates_a_running_job(tmp_path: Path) -> None:
     backend = _backend(tmp_path)
     spec = _spec({"main.sh": "echo started; sleep 30"})
     task = asyncio.create_task(backend.run(spec))
-    while not backend.cancel(spec.run_id):
-        await asyncio.sleep(0.01)
+
+    async def cancelled() -> bool:
+        return backend.cancel(spec.run_id)
+
+    await eventually(cancelled, interval=0.01, what="the run to be cancellable")
     outcome = await asyncio.wait_for(task, 10)
     assert outcome.cancelled and not outcome.succeeded
     assert backend.cancel(spec.run_id) is False  # nothing left to cancel
@@ -121,8 +125,11 @@ async def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path:
     spec = _spec({"main.sh": "trap '' TERM; echo ready; sleep 30"})
     task = asyncio.create_task(backend.run(spec))
     log = backend.attempt_dir(spec) / "logs" / "stdout.log"
-    while not (log.exists() and log.read_text()):
-        await asyncio.sleep(0.01)
+
+    async def printed() -> bool:
+        return log.exists() and bool(log.read_text())
+
+    await eventually(printed, interval=0.01, what="the job's first output")
     assert backend.cancel(spec.run_id)
     outcome = await asyncio.wait_for(task, 10)
     assert outcome.cancelled and outcome.exit_code is not None and outcome.exit_code < 0

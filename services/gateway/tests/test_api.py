@@ -14,6 +14,7 @@ from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
+from controlroom_devstack.waiting import eventually
 
 PROBLEM = "application/problem+json"
 
@@ -28,17 +29,6 @@ def job(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-async def _eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.05)
 
 
 async def test_submit_queues_the_run_and_publishes_job_submitted(
@@ -81,7 +71,7 @@ async def test_run_events_move_the_read_model_forward_only(
         data: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
         return data if data["started_at"] and data["status"] == "completed" else None
 
-    data = await _eventually(view)
+    data = await eventually(view)
     assert data["exit_code"] == 0 and data["sandboxed"] is False and data["attempt"] == 1
 
 
@@ -103,7 +93,7 @@ async def test_internal_job_submitted_becomes_a_visible_run(
     async def visible() -> bool:
         return (await client.get(f"/api/v1/runs/{event.run_id}")).status_code == 200
 
-    await _eventually(visible)
+    await eventually(visible)
 
 
 async def test_missing_or_bad_token_is_401_problem(
@@ -288,7 +278,7 @@ async def test_pushed_events_and_lifecycle_form_the_history_and_the_stream(
         items: list[dict[str, Any]] = (await client.get(url)).json()["items"]
         return items if items and items[-1]["event_type"] == "completed" else None
 
-    items = await _eventually(history)
+    items = await eventually(history)
     assert [i["event_type"] for i in items] == ["progress", "log", "artifact", "completed"]
     assert items[0]["data"]["percent"] == 50 and items[2]["data"]["path"] == "output/a.csv"
     paged = (await client.get(url, params={"limit": 2})).json()
@@ -337,7 +327,7 @@ async def test_executors_that_reported_in_are_listed(
         rows: list[dict[str, Any]] = (await client.get("/api/v1/executors")).json()
         return rows or None
 
-    rows = await _eventually(listed)
+    rows = await eventually(listed)
     assert rows == [
         {
             "id": "docker@host-1",

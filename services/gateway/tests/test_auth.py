@@ -13,6 +13,7 @@ import pytest
 
 from controlroom_contracts import subjects
 from controlroom_devstack.tap import EventTap
+from controlroom_devstack.waiting import eventually
 
 JOB = {
     "job_type": "diagram_export",
@@ -115,12 +116,7 @@ async def test_continue_callback_is_recorded_in_the_run_history(
         ]
         return [i for i in items if i["event_type"] == "continue_callback"]
 
-    for _ in range(200):
-        if found := await recorded():
-            break
-        import asyncio
-
-        await asyncio.sleep(0.05)
+    found = await eventually(recorded, what="the continue_callback history event")
     assert found[0]["data"]["summary"] == "ETL done"
     assert found[0]["data"]["received_from"] == "tester"
     other = {"Authorization": f"Bearer {token(tenant='globex')}"}

@@ -10,6 +10,7 @@ from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
 from controlroom_contracts.events import JobSubmitted, RunStarted
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
+from controlroom_devstack.waiting import eventually
 from controlroom_scheduler.app import create_app
 from controlroom_scheduler.settings import SchedulerSettings
 
@@ -143,14 +144,12 @@ async def test_report_from_a_stale_attempt_is_ignored_and_counted(
         )
         await event_tap.publish(stale.subject, stale.model_dump_json().encode())
         runtime = app.state.runtime
-        import asyncio
 
-        for _ in range(200):
-            value = runtime.metrics.registry.get_sample_value(
+        async def ignored() -> float | None:
+            value: float | None = runtime.metrics.registry.get_sample_value(
                 "controlroom_ignored_transitions_total", {"event_type": "run.started"}
             )
-            if value == 1.0:
-                break
-            await asyncio.sleep(0.05)
-        assert value == 1.0
+            return value
+
+        assert await eventually(ignored, what="the ignored-transition count") == 1.0
         assert json.loads(stale.model_dump_json())["attempt"] == 7
