@@ -205,10 +205,10 @@ class JobLimits:
             )
 
 
-async def check_callbacks(job: JobRequest, policy: CallbackPolicy) -> None:
-    """Refuse callbacks to private, loopback (unless allow-listed), link-local or metadata hosts."""
+async def callback_problems(job: JobRequest, policy: CallbackPolicy) -> list[dict[str, str]]:
+    """``{field, message, type}`` for each callback URL the policy refuses."""
     if job.callbacks is None:
-        return
+        return []
     errors = []
     for kind in ("on_complete", "on_fail", "on_progress"):
         url = getattr(job.callbacks, kind)
@@ -216,7 +216,12 @@ async def check_callbacks(job: JobRequest, policy: CallbackPolicy) -> None:
             errors.append(
                 {"field": f"body.callbacks.{kind}", "message": problem[1], "type": problem[0]}
             )
-    if errors:
+    return errors
+
+
+async def check_callbacks(job: JobRequest, policy: CallbackPolicy) -> None:
+    """Refuse callbacks to private, loopback (unless allow-listed), link-local or metadata hosts."""
+    if errors := await callback_problems(job, policy):
         raise InvalidJob("; ".join(e["message"] for e in errors), errors=errors)
 
 

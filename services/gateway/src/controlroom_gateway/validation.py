@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from controlroom_contracts.api import JobRequest, ValidationIssue, ValidationReport
 from controlroom_gateway.errors import InvalidJob
-from controlroom_gateway.service import JobLimits
+from controlroom_gateway.service import JobLimits, callback_problems
 from controlroom_gateway.syntax import check_file
 from controlroom_runtime.callback_policy import CallbackPolicy
 
@@ -69,15 +69,12 @@ async def validate_job(
                 )
             )
 
-    if job.callbacks is not None:
-        for kind in ("on_complete", "on_fail", "on_progress"):
-            url = getattr(job.callbacks, kind)
-            if url is not None and (problem := await policy.problem(str(url))):
-                errors.append(
-                    ValidationIssue(
-                        code=problem[0], message=problem[1], field=f"body.callbacks.{kind}"
-                    )
-                )
+    for problem in await callback_problems(job, policy):
+        errors.append(
+            ValidationIssue(
+                code=problem["type"], message=problem["message"], field=problem["field"]
+            )
+        )
 
     if job.job_type in limits.job_types:
         await _check_route(job, route, live_kinds, errors, warnings)
