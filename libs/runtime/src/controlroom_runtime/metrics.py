@@ -32,4 +32,11 @@ class Metrics:
             ["consumer"],
             registry=self.registry,
         ).labels
+        self.batch_messages = Histogram(
+            "controlroom_consumer_batch_messages",
+            "Messages handled together in one transaction by an in-order consumer",
+            ["consumer"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        ).labels
         self.service = labels["service"]

@@ -17,14 +17,12 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
+from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from controlroom_contracts.base import Message
 from controlroom_runtime import db, migrations
-from controlroom_runtime.consumer import ConsumerSpec, handle_message
+from controlroom_runtime.consumer import IDLE_WAIT_SECONDS, ConsumerSpec, run_consumer
 from controlroom_runtime.health import health_router
 from controlroom_runtime.logs import configure_logging
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
@@ -37,6 +35,9 @@ from controlroom_runtime.tracing import configure_tracing
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+
+CONSUMER_GRACE_SECONDS = 10.0
+"""At stop, how long handlers may finish the messages they hold before they are cancelled."""
 
 
 class ServiceRuntime:
@@ -84,25 +85,16 @@ class ServiceRuntime:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self._consumers: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self._consumer_tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     # -- wiring ---------------------------------------------------------------------------
     def consume(self, spec: ConsumerSpec[M]) -> None:
-        """Register a durable pull consumer; it is created (idempotently) when the broker starts."""
-        subscriber = self.broker.subscriber(
-            spec.subjects[0],
-            stream=JStream(spec.stream, declare=False),
-            durable=spec.name,
-            config=spec.consumer_config(),
-            pull_sub=PullSub(batch_size=spec.batch_size, timeout=1.0),
-            ack_policy=AckPolicy.MANUAL,
-            max_workers=spec.concurrency,
+        """Register a durable pull consumer, created (idempotently) when the service starts."""
+        self._consumers.append(
+            lambda stopping: run_consumer(self, spec, stopping, grace=CONSUMER_GRACE_SECONDS)
         )
-
-        async def on_message(msg: NatsMessage) -> None:
-            await handle_message(self, spec, self.inbox_table, msg)
-
-        subscriber(on_message)
 
     def background(self, factory: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run ``factory(stopping)`` as a task for the life of the service."""
@@ -131,6 +123,9 @@ class ServiceRuntime:
         await self.broker.connect()
         await provision_streams(self.broker.connection.jetstream())
         await self.broker.start()
+        # A round trip to the server: every subscription above is in place before the service
+        # reports started (a request sent right after would otherwise find no one listening).
+        await self.broker.connection.flush()
         self._started = True
         self._tasks.append(
             asyncio.create_task(
@@ -141,6 +136,9 @@ class ServiceRuntime:
                 )
             )
         )
+        self._consumer_tasks = [
+            asyncio.create_task(self._guard(factory)) for factory in self._consumers
+        ]
         for factory in self._pending:
             self._tasks.append(asyncio.create_task(self._guard(factory)))
         self._pending.clear()
@@ -148,6 +146,13 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._consumer_tasks:
+            # Consumers notice ``stopping`` within a pull's wait and finish what they hold.
+            _done, unfinished = await asyncio.wait(
+                self._consumer_tasks, timeout=CONSUMER_GRACE_SECONDS + IDLE_WAIT_SECONDS + 1
+            )
+            for task in unfinished:
+                task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies as Annotated aliases."""
+"""FastAPI dependencies as Annotated aliases.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+and those hand-offs cost more than the dependencies themselves.
+"""
 
 from __future__ import annotations
 
@@ -18,22 +22,22 @@ from controlroom_runtime.service import ServiceRuntime
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with tenant_id, sub, role, exp")
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+async def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
-def _settings(request: Request) -> GatewaySettings:
+async def _settings(request: Request) -> GatewaySettings:
     settings: GatewaySettings = request.app.state.settings
     return settings
 
 
-def _limits(request: Request) -> JobLimits:
+async def _limits(request: Request) -> JobLimits:
     limits: JobLimits = request.app.state.limits
     return limits
 
 
-def _executors(request: Request) -> ExecutorRegistry:
+async def _executors(request: Request) -> ExecutorRegistry:
     registry: ExecutorRegistry = request.app.state.executors
     return registry
 
@@ -44,7 +48,7 @@ SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
 LimitsDep = Annotated[JobLimits, Depends(_limits)]
 
 
-def _principal(
+async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -52,7 +56,7 @@ def _principal(
         raise Unauthorized("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        principal = verifier.verify(credentials.credentials)
+        principal = await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     limiter: TenantRateLimiter = request.app.state.rate_limiter
@@ -67,7 +71,7 @@ def _principal(
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
-def _operator(principal: CurrentPrincipal) -> Principal:
+async def _operator(principal: CurrentPrincipal) -> Principal:
     if principal.role < Role.operator:
         raise Forbidden(f"role {principal.role.name} may not submit jobs; operator required")
     return principal
@@ -76,7 +80,7 @@ def _operator(principal: CurrentPrincipal) -> Principal:
 CurrentOperator = Annotated[Principal, Depends(_operator)]
 
 
-def _admin(principal: CurrentPrincipal) -> Principal:
+async def _admin(principal: CurrentPrincipal) -> Principal:
     if principal.role < Role.admin:
         raise Forbidden(f"role {principal.role.name} may not do this; admin required")
     return principal

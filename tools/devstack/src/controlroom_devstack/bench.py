@@ -252,6 +252,9 @@ def main() -> int:
     parser.add_argument("--capacity", type=int, default=16, help="executor-docker runs at once")
     parser.add_argument("--rate", type=float, default=200.0, help="gateway scenario req/s")
     parser.add_argument("--seconds", type=float, default=5.0, help="gateway scenario length")
+    parser.add_argument(
+        "--only", choices=("end-to-end", "gateway"), help="run one group of scenarios"
+    )
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="controlroom-bench-"))
@@ -281,8 +284,11 @@ def main() -> int:
         t0 = time.perf_counter()
         stack.start()
         startup = time.perf_counter() - t0
-        rows = asyncio.run(_scenarios(stack, args.runs, args.in_flight, args.total))
-        rows += asyncio.run(_gateway_scenarios(stack, args.rate, args.seconds))
+        rows = []
+        if args.only in (None, "end-to-end"):
+            rows += asyncio.run(_scenarios(stack, args.runs, args.in_flight, args.total))
+        if args.only in (None, "gateway"):
+            rows += asyncio.run(_gateway_scenarios(stack, args.rate, args.seconds))
         _print(
             rows,
             [
