@@ -82,6 +82,9 @@ class ConsumerSpec(Generic[M]):
     """Messages handled at once; above 1, ordering between messages is not kept."""
     only_new: bool = False
     """A consumer created for this replica starts at new messages instead of the history."""
+    skip: Callable[[Msg], bool] | None = None
+    """Messages for which this is true are acknowledged without being decoded or handled
+    (their effect is known to be in place already)."""
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -195,6 +198,10 @@ async def _run_concurrently(
 
 async def _decode(runtime: ServiceRuntime, spec: ConsumerSpec[M], msg: Msg) -> _Delivery[M] | None:
     """The message as its contract's model; a message without a valid one is dead-lettered."""
+    if spec.skip is not None and spec.skip(msg):
+        await msg.ack()
+        runtime.metrics.consumed(spec.name, "skipped").inc()
+        return None
     delivered = msg.metadata.num_delivered or 1
     model = spec.models.get(msg.subject)
     if model is None:

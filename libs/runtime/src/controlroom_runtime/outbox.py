@@ -62,13 +62,16 @@ class Outbox:
 
     async def stage(self, session: AsyncSession, message: OutgoingMessage) -> None:
         """Add the message inside the caller's transaction."""
+        await self.stage_many(session, [message])
+
+    async def stage_many(self, session: AsyncSession, messages: Sequence[OutgoingMessage]) -> None:
+        """Add messages inside the caller's transaction, in one statement."""
         await session.execute(
-            sa.insert(self._table).values(
-                id=message.id,
-                subject=message.subject,
-                payload=message.payload,
-                headers=message.headers,
-            )
+            sa.insert(self._table),
+            [
+                {"id": m.id, "subject": m.subject, "payload": m.payload, "headers": m.headers}
+                for m in messages
+            ],
         )
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> int:
@@ -81,6 +84,26 @@ class Outbox:
         except Exception:
             # Not lost: the rows stay in the outbox and the relay retries them.
             log.warning("outbox publish failed; relay will retry", exc_info=True)
+        if sent:
+            self._published.extend(sent)
+            self._on_published(len(sent))
+        return len(sent)
+
+    async def publish_independent(self, messages: Sequence[OutgoingMessage]) -> int:
+        """Publish committed messages whose order does not matter, all at once.
+
+        One round trip for the lot instead of one per message; whatever fails stays in the
+        outbox for the relay.
+        """
+        results = await asyncio.gather(
+            *(self._publish(m) for m in messages), return_exceptions=True
+        )
+        sent = [m.id for m, r in zip(messages, results, strict=True) if r is None]
+        if len(sent) < len(messages):
+            log.warning(
+                "outbox publish failed; relay will retry",
+                extra={"failed": len(messages) - len(sent)},
+            )
         if sent:
             self._published.extend(sent)
             self._on_published(len(sent))

@@ -75,6 +75,8 @@ class ServiceRuntime:
             settings.database_url, pool_size=settings.db_pool_size
         )
         self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(self.engine)
+        # Same pool; a single read needs no BEGIN/ROLLBACK round trips around it.
+        self.reads: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.outbox = Outbox(
             self.outbox_table,
             self.sessions,

@@ -30,7 +30,10 @@ class UnitOfWork:
         )
 
     async def emit_model(self, message: BaseModel, *, message_id: UUID, subject: str) -> None:
-        staged = outgoing(message, message_id=message_id, subject=subject)
+        await self.emit_outgoing(outgoing(message, message_id=message_id, subject=subject))
+
+    async def emit_outgoing(self, staged: OutgoingMessage) -> None:
+        """Stage an already serialised message (one that needs headers of its own)."""
         await self._outbox.stage(self.session, staged)
         self.staged.append(staged)
 

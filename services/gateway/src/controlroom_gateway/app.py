@@ -16,6 +16,7 @@ from controlroom_gateway.routes import router
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.store import metadata
+from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.service import ServiceRuntime, service_app
 
@@ -30,17 +31,21 @@ Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claim
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # the secret comes from the environment
     executors = ExecutorRegistry()
+    submissions = SubmissionWriter()
 
     def build() -> ServiceRuntime:
         runtime = ServiceRuntime(
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         handlers.register(runtime, executors)
+        submissions.bind(runtime.sessions, runtime.outbox)
+        runtime.background(submissions.run)
         return runtime
 
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
         app.state.executors = executors
+        app.state.submissions = submissions
         app.state.token_verifier = TokenVerifier(
             settings.jwt_secret.get_secret_value(), settings.jwt_jwks_url
         )

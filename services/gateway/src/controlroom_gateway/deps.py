@@ -17,6 +17,7 @@ from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.rate_limit import TenantRateLimiter
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
+from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.service import ServiceRuntime
 
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with tenant_id, sub, role, exp")
@@ -42,6 +43,12 @@ async def _executors(request: Request) -> ExecutorRegistry:
     return registry
 
 
+async def _submissions(request: Request) -> SubmissionWriter:
+    writer: SubmissionWriter = request.app.state.submissions
+    return writer
+
+
+SubmissionsDep = Annotated[SubmissionWriter, Depends(_submissions)]
 ExecutorsDep = Annotated[ExecutorRegistry, Depends(_executors)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]

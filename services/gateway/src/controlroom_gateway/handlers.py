@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
 
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
@@ -29,6 +30,7 @@ from controlroom_gateway.service import (
     project_submission,
     record_history,
 )
+from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -65,6 +67,11 @@ async def _project(uow: UnitOfWork, event: Message) -> None:
         await record_history(uow, event)
 
 
+def _already_projected(msg: Msg) -> bool:
+    """A submission this gateway (any replica) accepted wrote its run row when it committed."""
+    return (msg.headers or {}).get(ORIGIN_HEADER) == GATEWAY_ORIGIN
+
+
 def register(runtime: ServiceRuntime, executors: ExecutorRegistry) -> None:
     @runtime.broker.subscriber(subjects.EXECUTOR_HEARTBEAT)
     async def on_executor_heartbeat(msg: NatsMessage) -> None:
@@ -78,5 +85,6 @@ def register(runtime: ServiceRuntime, executors: ExecutorRegistry) -> None:
             subjects=list(MODELS),
             models=MODELS,
             handler=_project,
+            skip=_already_projected,
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -33,6 +34,7 @@ from controlroom_gateway.deps import (
     LimitsDep,
     RuntimeDep,
     SettingsDep,
+    SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
@@ -40,6 +42,7 @@ from controlroom_gateway.rpc import ask
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import unit_of_work
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 
 
@@ -64,6 +67,7 @@ async def submit_job(
     runtime: RuntimeDep,
     limits: LimitsDep,
     settings: SettingsDep,
+    submissions: SubmissionsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -76,8 +80,14 @@ async def submit_job(
 ) -> SubmitResponse:
     limits.check(job)
     await service.check_callbacks(job, CallbackPolicy(settings.callback_allowlist))
-    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-        submission = await service.submit_job(uow, job, principal, idempotency_key)
+    event = service.new_submission(job, principal)
+    if idempotency_key is None:
+        await submissions.write(event)
+        submission = service.Submission(event.run_id, event.occurred_at, replayed=False)
+    else:
+        async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+            submission = await service.submit_with_key(uow, event, idempotency_key)
+    log.info("job submitted", extra={"run_id": str(submission.run_id), "job_type": job.job_type})
     if submission.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -128,8 +138,8 @@ async def validate_job(
     responses={401: PROBLEM, 404: PROBLEM | {"description": "No such run for this tenant"}},
 )
 async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunView:
-    async with runtime.sessions() as session:
-        view = await store.get_run(session, run_id, principal.tenant_id)
+    async with runtime.reads.connect() as connection:
+        view = await store.get_run(connection, run_id, principal.tenant_id)
     if view is None:
         raise RunNotFound(f"run {run_id} not found")
     return view

@@ -41,6 +41,7 @@ from controlroom_gateway.errors import (
     RunAlreadyFinished,
     RunNotFound,
 )
+from controlroom_gateway.submissions import submission_message
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import UnitOfWork
 
@@ -233,56 +234,37 @@ class Submission:
     """True when an earlier submission with the same Idempotency-Key is returned."""
 
 
-async def submit_job(
-    uow: UnitOfWork, job: JobRequest, principal: Principal, idempotency_key: str | None = None
-) -> Submission:
-    """Record the run as queued and emit JobSubmitted in the same transaction."""
-    event = JobSubmitted(
+def new_submission(job: JobRequest, principal: Principal) -> JobSubmitted:
+    return JobSubmitted(
         tenant_id=principal.tenant_id, run_id=uuid4(), job=job, submitted_by=principal.subject
     )
-    if idempotency_key is not None:
-        prior = await idempotency.reserve(
-            uow.session,
-            tenant_id=principal.tenant_id,
-            key=idempotency_key,
-            fingerprint=idempotency.request_fingerprint(job),
-            run_id=event.run_id,
-            created_at=event.occurred_at,
-        )
-        if prior is not None:
-            if not prior.same_body:
-                raise IdempotencyConflict(
-                    f"Idempotency-Key {idempotency_key!r} was used with a different body",
-                    run_id=str(prior.run_id),
-                )
-            return Submission(prior.run_id, prior.created_at, replayed=True)
-    await store.insert_run(
+
+
+async def submit_with_key(uow: UnitOfWork, event: JobSubmitted, idempotency_key: str) -> Submission:
+    """Record the run and emit JobSubmitted, unless the key already names a submission."""
+    prior = await idempotency.reserve(
         uow.session,
-        run_id=event.run_id,
         tenant_id=event.tenant_id,
-        job_type=job.job_type,
-        created_by=job.created_by,
-        submitted_by=principal.subject,
-        inputs=dict(job.spec.inputs),
+        key=idempotency_key,
+        fingerprint=idempotency.request_fingerprint(event.job),
+        run_id=event.run_id,
         created_at=event.occurred_at,
     )
-    await uow.emit(event)
-    log.info("job submitted", extra={"run_id": str(event.run_id), "job_type": job.job_type})
+    if prior is not None:
+        if not prior.same_body:
+            raise IdempotencyConflict(
+                f"Idempotency-Key {idempotency_key!r} was used with a different body",
+                run_id=str(prior.run_id),
+            )
+        return Submission(prior.run_id, prior.created_at, replayed=True)
+    await store.insert_runs(uow.session, [store.submitted_run(event)])
+    await uow.emit_outgoing(submission_message(event))
     return Submission(event.run_id, event.occurred_at, replayed=False)
 
 
 async def project_submission(uow: UnitOfWork, event: JobSubmitted) -> None:
     """A JobSubmitted published straight to NATS by an internal system becomes a run here too."""
-    await store.insert_run(
-        uow.session,
-        run_id=event.run_id,
-        tenant_id=event.tenant_id,
-        job_type=event.job.job_type,
-        created_by=event.job.created_by,
-        submitted_by=event.submitted_by,
-        inputs=dict(event.job.spec.inputs),
-        created_at=event.occurred_at,
-    )
+    await store.insert_runs(uow.session, [store.submitted_run(event)])
 
 
 async def project_run_event(uow: UnitOfWork, event: RunEvent) -> None:

@@ -9,9 +9,10 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import ArtifactView, RunEventView, RunStatus, RunView
+from controlroom_contracts.events import JobSubmitted
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 
 metadata = sa.MetaData(schema="gateway")
@@ -182,33 +183,23 @@ async def run_artifacts(session: AsyncSession, run_id: UUID, tenant_id: str) -> 
     return [ArtifactRow(**r._mapping).view() for r in rows]
 
 
-async def insert_run(
-    session: AsyncSession,
-    *,
-    run_id: UUID,
-    tenant_id: str,
-    job_type: str,
-    created_by: str,
-    submitted_by: str | None,
-    inputs: dict[str, str],
-    created_at: datetime,
-) -> bool:
-    result = await session.execute(
-        insert(runs)
-        .values(
-            run_id=run_id,
-            tenant_id=tenant_id,
-            job_type=job_type,
-            status=RunStatus.queued.value,
-            created_by=created_by,
-            submitted_by=submitted_by,
-            inputs=inputs,
-            created_at=created_at,
-        )
-        .on_conflict_do_nothing()
-        .returning(runs.c.run_id)
-    )
-    return result.first() is not None
+def submitted_run(event: JobSubmitted) -> dict[str, Any]:
+    """The read-model row of a run as it is submitted."""
+    return {
+        "run_id": event.run_id,
+        "tenant_id": event.tenant_id,
+        "job_type": event.job.job_type,
+        "status": RunStatus.queued.value,
+        "created_by": event.job.created_by,
+        "submitted_by": event.submitted_by,
+        "inputs": dict(event.job.spec.inputs),
+        "created_at": event.occurred_at,
+    }
+
+
+async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert runs (one multi-row statement); a run already recorded is left as it is."""
+    await session.execute(insert(runs).on_conflict_do_nothing(), rows)
 
 
 async def lock_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> sa.Row[Any] | None:
@@ -225,18 +216,38 @@ async def update_run(session: AsyncSession, run_id: UUID, **values: Any) -> None
     await session.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
 
 
-async def get_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunView | None:
-    row = (
-        await session.execute(
-            sa.select(runs).where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
+_ARTIFACT_COLUMNS = [c.label(f"artifact_{c.name}") for c in artifacts.c]
+
+
+async def get_run(
+    db: AsyncSession | AsyncConnection, run_id: UUID, tenant_id: str
+) -> RunView | None:
+    """The run with its artifacts, in one query."""
+    rows = (
+        await db.execute(
+            sa.select(runs, *_ARTIFACT_COLUMNS)
+            .select_from(
+                runs.outerjoin(
+                    artifacts,
+                    sa.and_(
+                        artifacts.c.run_id == runs.c.run_id,
+                        artifacts.c.tenant_id == runs.c.tenant_id,
+                    ),
+                )
+            )
+            .where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
+            .order_by(artifacts.c.created_at, artifacts.c.path)
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    view = _view(row)
-    stored = await run_artifacts(session, run_id, tenant_id)
+    stored = [
+        ArtifactRow(**{c.name: row._mapping[f"artifact_{c.name}"] for c in artifacts.c}).view()
+        for row in rows
+        if row._mapping["artifact_id"] is not None
+    ]
     logs = next((a.url for a in stored if a.path == "logs/stdout.log"), None)
-    return view.model_copy(update={"artifacts": stored, "logs_url": logs})
+    return _view(rows[0]).model_copy(update={"artifacts": stored, "logs_url": logs})
 
 
 async def run_state(

@@ -24,7 +24,7 @@ def entity_name(uri: str) -> str:
 async def on_job_submitted(uow: UnitOfWork, event: JobSubmitted) -> None:
     inputs = event.job.spec.inputs
     source, target = inputs.get("source"), inputs.get("target")
-    await store.note_declared(
+    _submitted, completed = await store.note_declared(
         uow.session,
         run_id=event.run_id,
         tenant_id=event.tenant_id,
@@ -32,7 +32,8 @@ async def on_job_submitted(uow: UnitOfWork, event: JobSubmitted) -> None:
         source=entity_name(source) if source else None,
         target=entity_name(target) if target else None,
     )
-    await _record_if_ready(uow, event.run_id, inputs)
+    if completed:  # the usual order is submitted, then completed: nothing to record yet
+        await _record_if_ready(uow, event.run_id, inputs)
 
 
 async def on_run_completed(uow: UnitOfWork, event: RunCompleted) -> None:

@@ -41,14 +41,16 @@ class Notifier:
 
     async def on_job_submitted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
         cb = event.job.callbacks
+        if cb is None or not (cb.on_complete or cb.on_fail or cb.on_progress):
+            return  # nothing to call back: no row, no lookup
         await store.save_callbacks(
             uow.session,
             run_id=event.run_id,
             tenant_id=event.tenant_id,
             job_type=event.job.job_type,
-            on_complete=str(cb.on_complete) if cb and cb.on_complete else None,
-            on_fail=str(cb.on_fail) if cb and cb.on_fail else None,
-            on_progress=str(cb.on_progress) if cb and cb.on_progress else None,
+            on_complete=str(cb.on_complete) if cb.on_complete else None,
+            on_fail=str(cb.on_fail) if cb.on_fail else None,
+            on_progress=str(cb.on_progress) if cb.on_progress else None,
         )
         await self._schedule(uow, event)
 

@@ -87,6 +87,20 @@ class ServiceStack:
         service = next(s for s in SERVICES if s.name == name)
         return f"http://127.0.0.1:{self.config.port(service)}"
 
+    async def backlog(self) -> int:
+        """Events not yet handled by every consumer of the event stream (pending or unacked)."""
+        import nats
+
+        client = await nats.connect(self.config.nats_url)
+        try:
+            js = client.jetstream()
+            total = 0
+            for info in await js.consumers_info("CONTROLROOM_EVENTS"):
+                total += (info.num_pending or 0) + (info.num_ack_pending or 0)
+            return total
+        finally:
+            await client.close()
+
     def _env(self, service: ServiceDef) -> dict[str, str]:
         c = self.config
         env = dict(os.environ)

@@ -1,0 +1,29 @@
+"""consumer_test: outbox, inbox, applied
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from controlroom_runtime.messaging_tables import create_messaging_tables_v1
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+SCHEMA = "consumer_test"
+
+
+def upgrade() -> None:
+    create_messaging_tables_v1(SCHEMA)
+    op.create_table(
+        "applied",
+        sa.Column("position", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("event_id", sa.Uuid, nullable=False),
+        schema=SCHEMA,
+    )
