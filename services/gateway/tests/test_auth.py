@@ -63,7 +63,9 @@ WRITES = [
     ("POST", "/api/v1/runs/{run}/events", {"event_type": "progress", "data": {"percent": 1}}),
     ("POST", "/api/v1/webhooks/continue", {"run_id": "{run}", "status": "completed"}),
     ("POST", "/api/v1/artifacts", "upload"),
+    ("POST", "/api/v1/templates/matrix/run", {}),
 ]
+ADMIN = [("POST", "/api/v1/templates", {"name": "matrix", "job": JOB})]
 READS = [
     ("GET", "/api/v1/runs", None),
     ("GET", "/api/v1/runs/{run}", None),
@@ -71,6 +73,8 @@ READS = [
     ("GET", "/api/v1/artifacts/{artifact}", None),
     ("POST", "/api/v1/jobs/validate", JOB),
     ("GET", "/api/v1/executors", None),
+    ("GET", "/api/v1/templates", None),
+    ("GET", "/api/v1/templates/matrix", None),
 ]
 # Answered by the lineage service, which this test does not start: past auth, it is a 503.
 UPSTREAM = [("GET", "/api/v1/lineage/graph?entity=a.b", None)]
@@ -83,9 +87,11 @@ async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str],
     artifact = (
         await client.post("/api/v1/artifacts", data={"run_id": run, "path": "a.txt"}, files=files)
     ).json()["id"]
+    admin = {"Authorization": f"Bearer {token(role='admin')}"}
+    await client.post("/api/v1/templates", json={"name": "matrix", "job": JOB}, headers=admin)
     headers = {"Authorization": f"Bearer {token(role=role)}"}
     anonymous = {"Authorization": ""}
-    for method, template, body in WRITES + READS + UPSTREAM:
+    for method, template, body in WRITES + READS + UPSTREAM + ADMIN:
         path = template.replace("{run}", run).replace("{artifact}", artifact)
         kwargs: dict[str, Any] = {}
         if body == "upload":
@@ -94,6 +100,8 @@ async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str],
             kwargs = {"json": json.loads(json.dumps(body).replace("{run}", run))}
         response = await client.request(method, path, headers=headers, **kwargs)
         if role == "viewer" and (method, template, body) in WRITES:
+            assert response.status_code == 403, (role, path, response.text)
+        elif role != "admin" and (method, template, body) in ADMIN:
             assert response.status_code == 403, (role, path, response.text)
         elif (method, template, body) in UPSTREAM:
             assert response.status_code == 503, (role, path, response.text)

@@ -304,3 +304,51 @@ class ValidationReport(ApiModel):
     valid: bool
     errors: list[ValidationIssue] = Field(default_factory=list)
     warnings: list[ValidationIssue] = Field(default_factory=list)
+
+
+TemplateName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        description="Lower-case letters, digits, '_', '.', '-'; at most 64 characters",
+        examples=["nightly-orders-etl"],
+    ),
+]
+
+
+class TemplateIn(ApiModel):
+    """The body of ``POST /api/v1/templates``: a new version of the named template."""
+
+    name: TemplateName
+    description: str = Field(default="", max_length=2_000)
+    job: JobRequest
+
+
+class TemplateView(ApiModel):
+    name: str
+    version: int = Field(ge=1)
+    description: str
+    job: JobRequest
+    created_by: str
+    created_at: datetime
+
+
+class TemplatePage(ApiModel):
+    """One page of ``GET /api/v1/templates``: the latest version of each, by name."""
+
+    items: list[TemplateView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+class TemplateRunIn(ApiModel):
+    """The body of ``POST /api/v1/templates/{name}/run``."""
+
+    version: int | None = Field(default=None, ge=1, description="Default: the latest version")
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="Merged over the template's declared inputs"
+    )
+    created_by: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Default: the template's"
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_gateway import artifacts, handlers, run_events
+from controlroom_gateway import artifacts, handlers, run_events, templates
 from controlroom_gateway.auth import TokenVerifier
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
@@ -68,5 +68,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(router)
         app.include_router(run_events.router)
         app.include_router(artifacts.router)
+        app.include_router(templates.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

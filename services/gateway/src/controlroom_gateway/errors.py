@@ -46,6 +46,12 @@ class RunNotFound(GatewayError):
     status, title = 404, "Run not found"
 
 
+class TemplateNotFound(GatewayError):
+    """No such template (or version) for this tenant."""
+
+    status, title = 404, "Not found"
+
+
 class RunAlreadyFinished(GatewayError):
     """The run completed or failed before it could be cancelled."""
 

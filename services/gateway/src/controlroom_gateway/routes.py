@@ -27,6 +27,7 @@ from controlroom_contracts.rpc import (
     RouteQuery,
 )
 from controlroom_gateway import service, store, validation
+from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import (
     CurrentOperator,
     CurrentPrincipal,
@@ -39,7 +40,11 @@ from controlroom_gateway.deps import (
 from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_gateway.rpc import ask
+from controlroom_gateway.service import JobLimits
+from controlroom_gateway.settings import GatewaySettings
+from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.callback_policy import CallbackPolicy
+from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -78,6 +83,25 @@ async def submit_job(
         ),
     ] = None,
 ) -> SubmitResponse:
+    submission = await accept_job(
+        job, principal, runtime, limits, settings, submissions, idempotency_key
+    )
+    if submission.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
+
+
+async def accept_job(
+    job: JobRequest,
+    principal: Principal,
+    runtime: ServiceRuntime,
+    limits: JobLimits,
+    settings: GatewaySettings,
+    submissions: SubmissionWriter,
+    idempotency_key: str | None,
+) -> service.Submission:
+    """Check a job and queue its run: shared by /jobs/run and by running a template."""
     limits.check(job)
     await service.check_callbacks(job, CallbackPolicy(settings.callback_allowlist))
     event = service.new_submission(job, principal)
@@ -88,10 +112,7 @@ async def submit_job(
         async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
             submission = await service.submit_with_key(uow, event, idempotency_key)
     log.info("job submitted", extra={"run_id": str(submission.run_id), "job_type": job.job_type})
-    if submission.replayed:
-        response.status_code = status.HTTP_200_OK
-        response.headers["Idempotent-Replayed"] = "true"
-    return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
+    return submission
 
 
 @router.post(

@@ -79,6 +79,18 @@ artifacts = sa.Table(
     sa.Index("ix_artifacts_run_id", "run_id"),
 )
 
+job_templates = sa.Table(
+    "job_templates",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("job", JSONB, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
 
 

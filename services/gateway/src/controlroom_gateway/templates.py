@@ -1,0 +1,165 @@
+"""Job templates: admins save named, versioned jobs; operators run them with their own inputs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from controlroom_contracts.api import (
+    NoNulStr,
+    SubmitResponse,
+    TemplateIn,
+    TemplatePage,
+    TemplateRunIn,
+    TemplateView,
+)
+from controlroom_contracts.base import utc_now
+from controlroom_gateway import templates_store
+from controlroom_gateway.deps import (
+    CurrentAdmin,
+    CurrentOperator,
+    CurrentPrincipal,
+    LimitsDep,
+    RuntimeDep,
+    SettingsDep,
+    SubmissionsDep,
+)
+from controlroom_gateway.errors import PROBLEM, InvalidRequest, TemplateNotFound
+from controlroom_gateway.routes import accept_job
+from controlroom_gateway.service import check_callbacks
+from controlroom_runtime.callback_policy import CallbackPolicy
+
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+
+NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TemplateView,
+    summary="Save a new version of a job template (admin)",
+    responses={401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+async def save_template(
+    body: TemplateIn,
+    principal: CurrentAdmin,
+    runtime: RuntimeDep,
+    limits: LimitsDep,
+    settings: SettingsDep,
+) -> TemplateView:
+    # A template that could not be submitted is refused now, not when someone runs it.
+    limits.check(body.job)
+    await check_callbacks(body.job, CallbackPolicy(settings.callback_allowlist))
+    async with runtime.sessions() as session, session.begin():
+        return await templates_store.add_version(
+            session,
+            tenant_id=principal.tenant_id,
+            name=body.name,
+            description=body.description,
+            job=body.job,
+            created_by=principal.subject,
+            created_at=utc_now(),
+        )
+
+
+@router.get(
+    "",
+    response_model=TemplatePage,
+    summary="The tenant's templates (latest version of each), by name",
+    responses={401: PROBLEM, 422: PROBLEM},
+)
+async def list_templates(
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[NoNulStr | None, Query(max_length=200)] = None,
+) -> TemplatePage:
+    after = _decode_cursor(cursor) if cursor else None
+    async with runtime.reads.connect() as connection:
+        items = await templates_store.list_latest(
+            connection, principal.tenant_id, after=after, limit=limit + 1
+        )
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = base64.urlsafe_b64encode(items[-1].name.encode()).decode()
+    return TemplatePage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{name}",
+    response_model=TemplateView,
+    summary="A template: its latest version, or the one asked for",
+    responses={401: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+)
+async def get_template(
+    name: NamePath,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> TemplateView:
+    async with runtime.reads.connect() as connection:
+        found = await templates_store.get(connection, principal.tenant_id, name, version)
+    if found is None:
+        raise TemplateNotFound(_missing(name, version))
+    return found
+
+
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a template with all its versions (admin)",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+)
+async def delete_template(name: NamePath, principal: CurrentAdmin, runtime: RuntimeDep) -> Response:
+    async with runtime.sessions() as session, session.begin():
+        deleted = await templates_store.delete(session, principal.tenant_id, name)
+    if not deleted:
+        raise TemplateNotFound(_missing(name, None))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{name}/run",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SubmitResponse,
+    summary="Submit the template's job, with inputs merged over its own",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+async def run_template(
+    name: NamePath,
+    body: TemplateRunIn,
+    principal: CurrentOperator,
+    runtime: RuntimeDep,
+    limits: LimitsDep,
+    settings: SettingsDep,
+    submissions: SubmissionsDep,
+) -> SubmitResponse:
+    async with runtime.reads.connect() as connection:
+        template = await templates_store.get(connection, principal.tenant_id, name, body.version)
+    if template is None:
+        raise TemplateNotFound(_missing(name, body.version))
+    job = template.job
+    spec = job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | body.inputs})
+    job = job.model_copy(update={"spec": spec, "created_by": body.created_by or job.created_by})
+    submission = await accept_job(job, principal, runtime, limits, settings, submissions, None)
+    return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
+
+
+def _missing(name: str, version: int | None) -> str:
+    return f"template {name!r}" + (f" version {version}" if version else "") + " not found"
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidRequest(
+            "cursor is not one this API returned",
+            errors=[{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}],
+        ) from exc
