@@ -48,6 +48,33 @@ async def test_submit_queues_the_run_and_publishes_job_submitted(
     assert view["status"] == "queued" and view["job_type"] == "spark_etl"
 
 
+async def test_a_burst_of_submissions_is_committed_and_published_run_by_run(
+    client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    """Submissions arriving together share transactions; each still gets its own run, row and
+    event, with the trace of its own request."""
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/jobs/run", json=job(created_by=f"burst-{n}")) for n in range(40))
+    )
+    assert {r.status_code for r in responses} == {202}
+    run_ids = {r.json()["run_id"] for r in responses}
+    assert len(run_ids) == 40
+    listed = (await client.get("/api/v1/runs", params={"limit": 200})).json()["items"]
+    assert run_ids <= {r["run_id"] for r in listed}
+
+    async def all_published() -> set[str] | None:
+        seen = {s.data["run_id"] for s in event_tap.matching(subjects.JOB_SUBMITTED)}
+        return seen if run_ids <= seen else None
+
+    await eventually(all_published, what="a JobSubmitted for every run of the burst")
+    traces = {
+        s.headers["traceparent"].split("-")[1]
+        for s in event_tap.matching(subjects.JOB_SUBMITTED)
+        if s.data["run_id"] in run_ids
+    }
+    assert len(traces) == 40
+
+
 async def test_run_events_move_the_read_model_forward_only(
     client: httpx.AsyncClient, event_tap: EventTap
 ) -> None:

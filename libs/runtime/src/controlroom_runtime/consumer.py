@@ -157,7 +157,15 @@ async def _run_in_order(
             msgs = await _fetch(sub, 1, IDLE_WAIT_SECONDS)
         waiting = _waiting_after(msgs[-1]) if msgs else 0
         if msgs:
-            await handle_batch(runtime, spec, msgs)
+            try:
+                await handle_batch(runtime, spec, msgs)
+            except Exception:
+                # Not even the per-message path could finish (the broker or database went
+                # away mid-ack or mid-dead-letter): what was not acked is redelivered after
+                # ack_wait. The consumer itself must live on.
+                log.exception("consumer could not finish a batch", extra={"consumer": spec.name})
+                waiting = 0
+                await asyncio.sleep(1.0)
 
 
 async def _run_concurrently(
@@ -175,6 +183,9 @@ async def _run_concurrently(
             delivery = await _decode(runtime, spec, msg)
             if delivery is not None:
                 await handle_one(runtime, spec, delivery)
+        except Exception:
+            # Unacked, so redelivered after ack_wait; the loop goes on with other messages.
+            log.exception("consumer could not finish a message", extra={"consumer": spec.name})
         finally:
             slots.release()
 

@@ -101,9 +101,12 @@ class SubmissionWriter:
             except Exception as exc:
                 log.warning("writing a batch of submissions failed", exc_info=True)
                 for queued in batch:
-                    queued.done.set_exception(
-                        UpstreamUnavailable(f"the run could not be recorded: {type(exc).__name__}")
-                    )
+                    if not queued.done.done():
+                        queued.done.set_exception(
+                            UpstreamUnavailable(
+                                f"the run could not be recorded: {type(exc).__name__}"
+                            )
+                        )
 
     async def _write(self, batch: list[_Queued]) -> None:
         assert self._sessions is not None and self._outbox is not None, "bind() first"
