@@ -88,6 +88,8 @@ async def test_running_a_template_merges_inputs_and_submits_a_run(
     viewer = _as(token, role="viewer")
     refused = await client.post("/api/v1/templates/orders/run", json={}, headers=viewer)
     assert refused.status_code == 403
+    huge = await client.post("/api/v1/templates/orders/run", json={"version": 2**40})
+    assert huge.status_code == 422  # found by schemathesis: it reached Postgres as a 500
     missing = await client.post("/api/v1/templates/orders/run", json={"version": 9})
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"

@@ -345,7 +345,9 @@ class TemplatePage(ApiModel):
 class TemplateRunIn(ApiModel):
     """The body of ``POST /api/v1/templates/{name}/run``."""
 
-    version: int | None = Field(default=None, ge=1, description="Default: the latest version")
+    version: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Default: the latest version"
+    )
     inputs: dict[str, str] = Field(
         default_factory=dict, description="Merged over the template's declared inputs"
     )
