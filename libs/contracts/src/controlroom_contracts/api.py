@@ -306,10 +306,13 @@ class ValidationReport(ApiModel):
     warnings: list[ValidationIssue] = Field(default_factory=list)
 
 
+TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""A template's name, in a body and in a URL path."""
+
 TemplateName = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        pattern=TEMPLATE_NAME_PATTERN,
         description="Lower-case letters, digits, '_', '.', '-'; at most 64 characters",
         examples=["nightly-orders-etl"],
     ),

@@ -84,10 +84,7 @@ class Outbox:
         except Exception:
             # Not lost: the rows stay in the outbox and the relay retries them.
             log.warning("outbox publish failed; relay will retry", exc_info=True)
-        if sent:
-            self._published.extend(sent)
-            self._on_published(len(sent))
-        return len(sent)
+        return self._sent(sent)
 
     async def publish_independent(self, messages: Sequence[OutgoingMessage]) -> int:
         """Publish committed messages whose order does not matter, all at once.
@@ -104,10 +101,14 @@ class Outbox:
                 "outbox publish failed; relay will retry",
                 extra={"failed": len(messages) - len(sent)},
             )
-        if sent:
-            self._published.extend(sent)
-            self._on_published(len(sent))
-        return len(sent)
+        return self._sent(sent)
+
+    def _sent(self, ids: list[UUID]) -> int:
+        """Remember published messages, to be deleted from the outbox by the relay loop."""
+        if ids:
+            self._published.extend(ids)
+            self._on_published(len(ids))
+        return len(ids)
 
     async def forget_published(self) -> int:
         """Delete the rows of messages already published."""

@@ -102,8 +102,7 @@ async def accept_job(
     idempotency_key: str | None,
 ) -> service.Submission:
     """Check a job and queue its run: shared by /jobs/run and by running a template."""
-    limits.check(job)
-    await service.check_callbacks(job, CallbackPolicy(settings.callback_allowlist))
+    await service.check_job(job, limits, CallbackPolicy(settings.callback_allowlist))
     event = service.new_submission(job, principal)
     if idempotency_key is None:
         await submissions.write(event)

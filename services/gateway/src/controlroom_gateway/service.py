@@ -226,6 +226,12 @@ async def check_callbacks(job: JobRequest, policy: CallbackPolicy) -> None:
         raise InvalidJob("; ".join(e["message"] for e in errors), errors=errors)
 
 
+async def check_job(job: JobRequest, limits: JobLimits, policy: CallbackPolicy) -> None:
+    """What a job must pass beyond its schema before it may be queued (or saved as a template)."""
+    limits.check(job)
+    await check_callbacks(job, policy)
+
+
 @dataclass(frozen=True)
 class Submission:
     run_id: UUID

@@ -186,15 +186,6 @@ async def delete_artifact(session: AsyncSession, artifact_id: UUID, tenant_id: s
     )
 
 
-async def run_artifacts(session: AsyncSession, run_id: UUID, tenant_id: str) -> list[ArtifactView]:
-    rows = await session.execute(
-        sa.select(artifacts)
-        .where(artifacts.c.run_id == run_id, artifacts.c.tenant_id == tenant_id)
-        .order_by(artifacts.c.created_at, artifacts.c.path)
-    )
-    return [ArtifactRow(**r._mapping).view() for r in rows]
-
-
 def submitted_run(event: JobSubmitted) -> dict[str, Any]:
     """The read-model row of a run as it is submitted."""
     return {

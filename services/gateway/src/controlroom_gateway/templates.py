@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from controlroom_contracts.api import (
+    TEMPLATE_NAME_PATTERN,
     NoNulStr,
     SubmitResponse,
     TemplateIn,
@@ -27,14 +26,15 @@ from controlroom_gateway.deps import (
     SettingsDep,
     SubmissionsDep,
 )
-from controlroom_gateway.errors import PROBLEM, InvalidRequest, TemplateNotFound
+from controlroom_gateway.errors import PROBLEM, TemplateNotFound
+from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
 from controlroom_gateway.routes import accept_job
-from controlroom_gateway.service import check_callbacks
+from controlroom_gateway.service import check_job
 from controlroom_runtime.callback_policy import CallbackPolicy
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
-NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+NamePath = Annotated[str, Path(pattern=TEMPLATE_NAME_PATTERN)]
 
 
 @router.post(
@@ -52,8 +52,7 @@ async def save_template(
     settings: SettingsDep,
 ) -> TemplateView:
     # A template that could not be submitted is refused now, not when someone runs it.
-    limits.check(body.job)
-    await check_callbacks(body.job, CallbackPolicy(settings.callback_allowlist))
+    await check_job(body.job, limits, CallbackPolicy(settings.callback_allowlist))
     async with runtime.sessions() as session, session.begin():
         return await templates_store.add_version(
             session,
@@ -78,7 +77,7 @@ async def list_templates(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[NoNulStr | None, Query(max_length=200)] = None,
 ) -> TemplatePage:
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_name_cursor(cursor) if cursor else None
     async with runtime.reads.connect() as connection:
         items = await templates_store.list_latest(
             connection, principal.tenant_id, after=after, limit=limit + 1
@@ -86,7 +85,7 @@ async def list_templates(
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
-        next_cursor = base64.urlsafe_b64encode(items[-1].name.encode()).decode()
+        next_cursor = encode_name_cursor(items[-1].name)
     return TemplatePage(items=items, next_cursor=next_cursor)
 
 
@@ -152,14 +151,3 @@ async def run_template(
 
 def _missing(name: str, version: int | None) -> str:
     return f"template {name!r}" + (f" version {version}" if version else "") + " not found"
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidRequest(
-            "cursor is not one this API returned",
-            errors=[{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}],
-        ) from exc
