@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from uuid import UUID, uuid4
+
+from pydantic import BaseModel
 
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted
+from controlroom_contracts.management import (
+    AddLineageEdge,
+    DeleteLineageEdge,
+    LineageEdgeIn,
+    ListLineageEdges,
+)
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
@@ -102,4 +112,129 @@ async def test_malformed_query_gets_an_error_reply(
         reply = await event_tap.client.request(
             subjects.LINEAGE_GRAPH_QUERY, b'{"entity": 1}', timeout=5
         )
-        assert b"invalid query" in reply.data
+        assert json.loads(reply.data)["code"] == "invalid"
+        assert "invalid request" in json.loads(reply.data)["error"]
+
+
+async def _ask(tap: EventTap, request: BaseModel) -> dict[str, Any]:
+    subject: str = getattr(request, "subject")  # noqa: B009
+    reply = await tap.client.request(subject, request.model_dump_json().encode(), timeout=5)
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
+
+
+def _add(source: str, target: str, tenant: str = "t1", **fields: Any) -> AddLineageEdge:
+    edge = LineageEdgeIn.model_validate({"source": source, "target": target} | fields)
+    return AddLineageEdge(tenant_id=tenant, edge=edge, created_by="admin-1")
+
+
+async def test_admins_add_list_and_soft_delete_edges(
+    nats_url: str, database_url: str, event_tap: EventTap
+) -> None:
+    async with running(create_app(LineageSettings(nats_url=nats_url, database_url=database_url))):
+        added = await _add_checked(event_tap, _add("supabase://crm.accounts", "silver.accounts"))
+        assert added["created"] is True
+        edge = added["edge"]
+        assert (edge["source"], edge["target"], edge["origin"]) == (
+            "crm.accounts",
+            "silver.accounts",
+            "manual",
+        )
+        assert edge["run_id"] is None and edge["created_by"] == "admin-1"
+        await event_tap.wait_for(subjects.LINEAGE_EDGE_ADDED, lambda d: d["edge_id"] == edge["id"])
+        # The same live edge again: the existing one, nothing new recorded.
+        again = await _add_checked(event_tap, _add("crm.accounts", "silver.accounts"))
+        assert again == {"edge": edge, "created": False}
+        # A run-produced edge and a manual one both show in the graph.
+        submitted = _submitted("silver.accounts", "gold.churn")
+        await event_tap.publish(submitted.subject, submitted.model_dump_json().encode())
+        done = _completed(submitted.run_id)
+        await event_tap.publish(done.subject, done.model_dump_json().encode())
+        await event_tap.wait_for(
+            subjects.LINEAGE_RECORDED, lambda d: d["run_id"] == str(submitted.run_id)
+        )
+        graph = await _query(event_tap, tenant_id="t1", entity="silver.accounts")
+        assert [(n.entity, n.job_id) for n in graph.upstream] == [("crm.accounts", None)]
+        assert [(n.entity, n.job_id) for n in graph.downstream] == [
+            ("gold.churn", submitted.run_id)
+        ]
+
+        # Listing pages through the tenant's edges, oldest first, filtered by entity.
+        for i in range(3):
+            await _add_checked(event_tap, _add(f"raw.part{i}", "silver.accounts"))
+        first = await _ask(
+            event_tap, ListLineageEdges(tenant_id="t1", entity="silver.accounts", limit=3)
+        )
+        assert first["more"] is True and len(first["items"]) == 3
+        last = first["items"][-1]
+        rest = await _ask(
+            event_tap,
+            ListLineageEdges.model_validate(
+                {
+                    "tenant_id": "t1",
+                    "entity": "silver.accounts",
+                    "limit": 3,
+                    "after": {"created_at": last["created_at"], "id": last["id"]},
+                }
+            ),
+        )
+        assert rest["more"] is False and len(rest["items"]) == 2
+        ids = [e["id"] for e in first["items"] + rest["items"]]
+        assert len(set(ids)) == 5 and ids[0] == edge["id"]
+        origins = {e["origin"] for e in first["items"] + rest["items"]}
+        assert origins == {"manual", "run"}
+
+        # Another tenant neither sees nor deletes it.
+        theirs = await _ask(event_tap, ListLineageEdges(tenant_id="t2"))
+        assert theirs == {"items": [], "more": False}
+        refused = await _ask(
+            event_tap, DeleteLineageEdge(tenant_id="t2", edge_id=edge["id"], deleted_by="x")
+        )
+        assert refused["code"] == "not_found"
+
+        # Deleted: out of the graph, still on record, deletion idempotent.
+        deleted = await _ask(
+            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
+        )
+        assert deleted == {"id": edge["id"]}
+        await event_tap.wait_for(
+            subjects.LINEAGE_EDGE_REMOVED, lambda d: d["edge_id"] == edge["id"]
+        )
+        twice = await _ask(
+            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
+        )
+        assert twice == {"id": edge["id"]}
+        assert len(event_tap.matching(subjects.LINEAGE_EDGE_REMOVED)) == 1
+        graph = await _query(event_tap, tenant_id="t1", entity="silver.accounts")
+        assert "crm.accounts" not in [n.entity for n in graph.upstream]
+        history = await _ask(
+            event_tap,
+            ListLineageEdges(tenant_id="t1", entity="crm.accounts", include_deleted=True),
+        )
+        assert [e["deleted_at"] is not None for e in history["items"]] == [True]
+        # Once deleted, the same edge may be added anew (a new id).
+        renewed = await _add_checked(event_tap, _add("crm.accounts", "silver.accounts"))
+        assert renewed["created"] is True and renewed["edge"]["id"] != edge["id"]
+
+
+async def _add_checked(tap: EventTap, request: AddLineageEdge) -> dict[str, Any]:
+    answer = await _ask(tap, request)
+    assert "edge" in answer, answer
+    return answer
+
+
+async def test_invalid_edges_are_refused(
+    nats_url: str, database_url: str, event_tap: EventTap
+) -> None:
+    async with running(create_app(LineageSettings(nats_url=nats_url, database_url=database_url))):
+        loop = await _ask(event_tap, _add("a.b", "supabase://a.b"))
+        assert loop["code"] == "invalid" and "itself" in loop["error"]
+        empty = await _ask(event_tap, _add("supabase://", "a.b"))
+        assert empty["code"] == "invalid"
+        unknown = await _ask(
+            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=UUID(int=5), deleted_by="x")
+        )
+        assert unknown["code"] == "not_found"
+        garbage = await event_tap.client.request(subjects.LINEAGE_EDGE_ADD, b"[]", timeout=5)
+        assert json.loads(garbage.data)["code"] == "invalid"
+        assert event_tap.matching(subjects.LINEAGE_EDGE_ADDED) == []

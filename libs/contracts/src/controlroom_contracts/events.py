@@ -172,7 +172,8 @@ class WebhookDelivered(RunMessage, Event):
     subject: ClassVar[str] = subjects.WEBHOOK_DELIVERED
     event_type: Literal["webhook.delivered"] = "webhook.delivered"
     delivery_id: UUID
-    kind: Literal["on_complete", "on_fail", "on_progress"]
+    kind: Literal["on_complete", "on_fail", "on_progress", "endpoint"]
+    endpoint_id: UUID | None = Field(default=None, description="Set when kind is endpoint")
     url: str
     status_code: int
     attempts: int = Field(ge=1)
@@ -182,10 +183,50 @@ class WebhookFailed(RunMessage, Event):
     subject: ClassVar[str] = subjects.WEBHOOK_FAILED
     event_type: Literal["webhook.failed"] = "webhook.failed"
     delivery_id: UUID
-    kind: Literal["on_complete", "on_fail", "on_progress"]
+    kind: Literal["on_complete", "on_fail", "on_progress", "endpoint"]
+    endpoint_id: UUID | None = Field(default=None, description="Set when kind is endpoint")
     url: str
     error: str
     attempts: int = Field(ge=1)
+
+
+class WebhookEndpointAdded(Event):
+    """An admin added a tenant webhook endpoint (the secret never travels in an event)."""
+
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_ADDED
+    event_type: Literal["webhook.endpoint_added"] = "webhook.endpoint_added"
+    endpoint_id: UUID
+    url: str
+    event_types: list[str]
+    added_by: str
+
+
+class WebhookEndpointRemoved(Event):
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_REMOVED
+    event_type: Literal["webhook.endpoint_removed"] = "webhook.endpoint_removed"
+    endpoint_id: UUID
+    removed_by: str
+
+
+class LineageEdgeAdded(Event):
+    """An admin added an edge by hand (run-produced edges are LineageRecorded)."""
+
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_ADDED
+    event_type: Literal["lineage.edge_added"] = "lineage.edge_added"
+    edge_id: UUID
+    source_entity: str
+    target_entity: str
+    edge_type: str
+    added_by: str
+
+
+class LineageEdgeRemoved(Event):
+    """An admin marked an edge deleted; it stays in the table with deleted_at (append-only)."""
+
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_REMOVED
+    event_type: Literal["lineage.edge_removed"] = "lineage.edge_removed"
+    edge_id: UUID
+    removed_by: str
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -208,6 +249,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     LineageRecorded,
     WebhookDelivered,
     WebhookFailed,
+    WebhookEndpointAdded,
+    WebhookEndpointRemoved,
+    LineageEdgeAdded,
+    LineageEdgeRemoved,
 )
 
 EVENT_BY_SUBJECT: dict[str, type[Event]] = {e.subject: e for e in ALL_EVENTS}

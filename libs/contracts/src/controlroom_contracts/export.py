@@ -10,18 +10,28 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from controlroom_contracts import api, rpc
+from controlroom_contracts import api, management, rpc
 from controlroom_contracts.commands import ALL_COMMANDS
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.events import ALL_EVENTS
 from controlroom_contracts.executors import ExecutorHeartbeat
 
 REST_MODELS: tuple[type[BaseModel], ...] = (api.JobRequest, api.SubmitResponse, api.RunView)
+RPC_PAIRS: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
+    # (request, reply); any request may instead be answered by rpc.RpcError
+    (rpc.LineageGraphQuery, rpc.LineageGraph),
+    (rpc.RouteQuery, rpc.RouteAnswer),
+    (management.AddLineageEdge, management.LineageEdgeAddResult),
+    (management.ListLineageEdges, management.LineageEdgeList),
+    (management.DeleteLineageEdge, management.Done),
+    (management.CreateWebhookEndpoint, management.WebhookEndpointWithSecret),
+    (management.ListWebhookEndpoints, management.WebhookEndpointList),
+    (management.GetWebhookEndpoint, management.WebhookEndpointView),
+    (management.DeleteWebhookEndpoint, management.Done),
+)
 RPC_MODELS: tuple[type[BaseModel], ...] = (
-    rpc.LineageGraphQuery,
-    rpc.LineageGraph,
-    rpc.RouteQuery,
-    rpc.RouteAnswer,
+    *dict.fromkeys(m for pair in RPC_PAIRS for m in pair),
+    rpc.RpcError,
 )
 MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     *ALL_EVENTS,
@@ -78,27 +88,31 @@ def asyncapi_document() -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{name}"}],
         }
-    query, reply = rpc.LineageGraphQuery, rpc.LineageGraph
-    for model in (query, reply):
+    for model in RPC_MODELS:
         messages[model.__name__] = {
             "name": model.__name__,
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
         }
-    rpc_channel = _channel_id(query.subject)
-    channels[rpc_channel] = {
-        "address": query.subject,
-        "messages": {query.__name__: {"$ref": f"#/components/messages/{query.__name__}"}},
-    }
-    channels["lineage_graph_reply"] = {
-        "address": None,
-        "messages": {reply.__name__: {"$ref": f"#/components/messages/{reply.__name__}"}},
-    }
-    operations["queryLineageGraph"] = {
-        "action": "send",
-        "channel": {"$ref": f"#/channels/{rpc_channel}"},
-        "reply": {"channel": {"$ref": "#/channels/lineage_graph_reply"}},
-    }
+    for query, reply in RPC_PAIRS:
+        address = getattr(query, "subject")  # noqa: B009 - ClassVar on each request model
+        request_channel, reply_channel = _channel_id(address), f"{_channel_id(address)}_reply"
+        channels[request_channel] = {
+            "address": address,
+            "messages": {query.__name__: {"$ref": f"#/components/messages/{query.__name__}"}},
+        }
+        channels[reply_channel] = {
+            "address": None,
+            "messages": {
+                name: {"$ref": f"#/components/messages/{name}"}
+                for name in (reply.__name__, rpc.RpcError.__name__)
+            },
+        }
+        operations[f"request{query.__name__}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{request_channel}"},
+            "reply": {"channel": {"$ref": f"#/channels/{reply_channel}"}},
+        }
     return {
         "asyncapi": "3.0.0",
         "info": {

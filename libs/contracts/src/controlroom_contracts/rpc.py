@@ -25,7 +25,10 @@ class LineageNode(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     entity: str
-    job_id: UUID = Field(description="The run that produced the edge (a submission is one job run)")
+    job_id: UUID | None = Field(
+        description="The run that produced the edge (a submission is one job run); "
+        "null for an edge an admin added"
+    )
     job_type: str | None = None
     depth: int = Field(ge=1)
 
@@ -41,11 +44,15 @@ class LineageGraph(BaseModel):
 
 
 class RpcError(BaseModel):
-    """The reply when a query cannot be answered."""
+    """The reply when a request cannot be answered."""
 
     model_config = ConfigDict(frozen=True)
 
     error: str
+    code: Literal["invalid", "not_found", "unavailable"] = Field(
+        default="unavailable",
+        description="invalid: the request is wrong; not_found: no such thing for this tenant",
+    )
 
 
 class RouteQuery(BaseModel):

@@ -39,6 +39,10 @@ CONTINUE_CALLBACK_RECEIVED: Final = f"{EVENTS_PREFIX}.run.continue_callback"
 LINEAGE_RECORDED: Final = f"{EVENTS_PREFIX}.lineage.recorded"
 WEBHOOK_DELIVERED: Final = f"{EVENTS_PREFIX}.webhook.delivered"
 WEBHOOK_FAILED: Final = f"{EVENTS_PREFIX}.webhook.failed"
+WEBHOOK_ENDPOINT_ADDED: Final = f"{EVENTS_PREFIX}.webhook.endpoint_added"
+WEBHOOK_ENDPOINT_REMOVED: Final = f"{EVENTS_PREFIX}.webhook.endpoint_removed"
+LINEAGE_EDGE_ADDED: Final = f"{EVENTS_PREFIX}.lineage.edge_added"
+LINEAGE_EDGE_REMOVED: Final = f"{EVENTS_PREFIX}.lineage.edge_removed"
 
 # Heartbeats are plain NATS messages, deliberately outside every stream: they are frequent,
 # only the latest one matters, and persisting them would cost a write per run every 5 s.
@@ -48,6 +52,14 @@ EXECUTOR_HEARTBEAT: Final = "controlroom.heartbeat.executor"
 # Request-reply queries answered by the service that owns the data.
 LINEAGE_GRAPH_QUERY: Final = "controlroom.rpc.lineage.graph"
 ROUTE_QUERY: Final = "controlroom.rpc.scheduler.route"
+# Tenant administration, answered by the service that owns the data.
+LINEAGE_EDGE_ADD: Final = "controlroom.rpc.lineage.edge.add"
+LINEAGE_EDGE_LIST: Final = "controlroom.rpc.lineage.edge.list"
+LINEAGE_EDGE_DELETE: Final = "controlroom.rpc.lineage.edge.delete"
+WEBHOOK_ENDPOINT_CREATE: Final = "controlroom.rpc.notifier.endpoint.create"
+WEBHOOK_ENDPOINT_LIST: Final = "controlroom.rpc.notifier.endpoint.list"
+WEBHOOK_ENDPOINT_GET: Final = "controlroom.rpc.notifier.endpoint.get"
+WEBHOOK_ENDPOINT_DELETE: Final = "controlroom.rpc.notifier.endpoint.delete"
 
 
 def dispatch_subject(executor_kind: str) -> str:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_gateway import artifacts, handlers, run_events, templates
+from controlroom_gateway import (
+    artifacts,
+    handlers,
+    lineage,
+    run_events,
+    templates,
+    webhook_endpoints,
+)
 from controlroom_gateway.auth import TokenVerifier
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
@@ -69,5 +76,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(run_events.router)
         app.include_router(artifacts.router)
         app.include_router(templates.router)
+        app.include_router(lineage.router)
+        app.include_router(webhook_endpoints.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

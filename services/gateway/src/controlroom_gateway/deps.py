@@ -15,6 +15,7 @@ from controlroom_gateway.auth import InvalidToken, Principal, Role, TokenVerifie
 from controlroom_gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from controlroom_gateway.executors import ExecutorRegistry
 from controlroom_gateway.rate_limit import TenantRateLimiter
+from controlroom_gateway.rpc import Asker
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.submissions import SubmissionWriter
@@ -48,6 +49,13 @@ async def _submissions(request: Request) -> SubmissionWriter:
     return writer
 
 
+async def _asker(request: Request) -> Asker:
+    runtime: ServiceRuntime = request.app.state.runtime
+    settings: GatewaySettings = request.app.state.settings
+    return Asker(runtime.broker, settings.rpc_timeout_seconds)
+
+
+AskerDep = Annotated[Asker, Depends(_asker)]
 SubmissionsDep = Annotated[SubmissionWriter, Depends(_submissions)]
 ExecutorsDep = Annotated[ExecutorRegistry, Depends(_executors)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]

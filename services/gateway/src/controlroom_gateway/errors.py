@@ -52,6 +52,12 @@ class TemplateNotFound(GatewayError):
     status, title = 404, "Not found"
 
 
+class NotFound(GatewayError):
+    """No such resource for the caller's tenant (another tenant's is not found too)."""
+
+    status, title = 404, "Not found"
+
+
 class RunAlreadyFinished(GatewayError):
     """The run completed or failed before it could be cancelled."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
@@ -21,14 +21,13 @@ from controlroom_contracts.api import (
 )
 from controlroom_contracts.executors import ExecutorView
 from controlroom_contracts.rpc import (
-    LineageGraph,
-    LineageGraphQuery,
     RouteAnswer,
     RouteQuery,
 )
 from controlroom_gateway import service, store, validation
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import (
+    AskerDep,
     CurrentOperator,
     CurrentPrincipal,
     ExecutorsDep,
@@ -39,7 +38,6 @@ from controlroom_gateway.deps import (
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
-from controlroom_gateway.rpc import ask
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.submissions import SubmissionWriter
@@ -124,21 +122,13 @@ async def accept_job(
 async def validate_job(
     body: Annotated[Any, Body(description="A job request, as for /jobs/run")],
     _principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    ask: AskerDep,
     settings: SettingsDep,
     limits: LimitsDep,
     executors: ExecutorsDep,
 ) -> ValidationReport:
     async def route(job_type: str) -> str | None:
-        query = RouteQuery(job_type=job_type)
-        reply = await ask(
-            runtime.broker,
-            query,
-            query.subject,
-            RouteAnswer,
-            service="scheduler",
-            timeout=settings.rpc_timeout_seconds,
-        )
+        reply = await ask(RouteQuery(job_type=job_type), RouteAnswer, service="scheduler")
         return reply.executor_kind
 
     return await validation.validate_job(
@@ -241,31 +231,3 @@ async def list_executors(
     _principal: CurrentPrincipal, executors: ExecutorsDep
 ) -> list[ExecutorView]:
     return executors.views()
-
-
-@router.get(
-    "/lineage/graph",
-    response_model=LineageGraph,
-    tags=["lineage"],
-    summary="Upstream and downstream lineage of an entity (schema.table)",
-    responses={401: PROBLEM, 503: PROBLEM},
-)
-async def lineage_graph(
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
-    entity: Annotated[NoNulStr, Query(min_length=1, max_length=512, examples=["schema.table"])],
-    direction: Literal["upstream", "downstream", "both"] = "both",
-    depth: Annotated[int, Query(ge=1, le=10)] = 1,
-) -> LineageGraph:
-    query = LineageGraphQuery(
-        tenant_id=principal.tenant_id, entity=entity, direction=direction, depth=depth
-    )
-    return await ask(
-        runtime.broker,
-        query,
-        query.subject,
-        LineageGraph,
-        service="lineage",
-        timeout=settings.rpc_timeout_seconds,
-    )

@@ -1,4 +1,4 @@
-"""Request-reply queries to the service that owns the data."""
+"""Request-reply to the service that owns the data, its refusals mapped to problem responses."""
 
 from __future__ import annotations
 
@@ -9,30 +9,38 @@ from nats.errors import NoRespondersError
 from pydantic import BaseModel, ValidationError
 
 from controlroom_contracts.rpc import RpcError
-from controlroom_gateway.errors import UpstreamUnavailable
+from controlroom_gateway.errors import InvalidRequest, NotFound, UpstreamUnavailable
 
 A = TypeVar("A", bound=BaseModel)
 
 
-async def ask(
-    broker: NatsBroker,
-    query: BaseModel,
-    subject: str,
-    answer: type[A],
-    *,
-    service: str,
-    timeout: float,
-) -> A:
-    """Send ``query`` and decode the answer; any failure is UpstreamUnavailable (503)."""
-    try:
-        response = await broker.request(query.model_dump_json(), subject, timeout=timeout)
-    except (TimeoutError, NoRespondersError) as exc:
-        raise UpstreamUnavailable(f"the {service} service did not answer in time") from exc
-    try:
-        return answer.model_validate_json(response.body)
-    except ValidationError:
+class Asker:
+    """Sends a request model on its own subject and decodes the owner's answer."""
+
+    def __init__(self, broker: NatsBroker, timeout: float) -> None:
+        self._broker = broker
+        self._timeout = timeout
+
+    async def __call__(self, query: BaseModel, answer: type[A], *, service: str) -> A:
+        """The answer; a refusal is NotFound (404) or InvalidRequest (422), any other
+        failure UpstreamUnavailable (503)."""
+        subject: str = getattr(query, "subject")  # noqa: B009 - ClassVar on each request model
         try:
-            reason = RpcError.model_validate_json(response.body).error
+            response = await self._broker.request(
+                query.model_dump_json(), subject, timeout=self._timeout
+            )
+        except (TimeoutError, NoRespondersError) as exc:
+            raise UpstreamUnavailable(f"the {service} service did not answer in time") from exc
+        try:
+            return answer.model_validate_json(response.body)
         except ValidationError:
-            reason = "malformed reply"
-        raise UpstreamUnavailable(f"{service} query failed: {reason}") from None
+            pass
+        try:
+            refusal = RpcError.model_validate_json(response.body)
+        except ValidationError:
+            raise UpstreamUnavailable(f"{service} sent a malformed reply") from None
+        if refusal.code == "not_found":
+            raise NotFound(refusal.error)
+        if refusal.code == "invalid":
+            raise InvalidRequest(refusal.error)
+        raise UpstreamUnavailable(f"{service} could not answer: {refusal.error}")

@@ -1,22 +1,18 @@
-"""Lineage subscribers: run events in; graph queries answered over request-reply."""
+"""Lineage subscribers: run events in; graph queries and admin requests over request-reply."""
 
 from __future__ import annotations
-
-import logging
-
-from faststream.nats.annotations import NatsMessage
-from pydantic import ValidationError
 
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import JobSubmitted, RunCompleted
-from controlroom_contracts.rpc import LineageGraphQuery, RpcError
+from controlroom_contracts.management import AddLineageEdge, DeleteLineageEdge, ListLineageEdges
+from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
 from controlroom_lineage import service
+from controlroom_lineage.management import LineageAdmin
 from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 
 async def _on_event(uow: UnitOfWork, event: Message) -> None:
@@ -41,16 +37,12 @@ def register(runtime: ServiceRuntime) -> None:
         )
     )
 
-    @runtime.broker.subscriber(subjects.LINEAGE_GRAPH_QUERY, queue="lineage")
-    async def answer_graph_query(msg: NatsMessage) -> bytes:
-        try:
-            query = LineageGraphQuery.model_validate_json(msg.body)
-        except ValidationError as exc:
-            return RpcError(error=f"invalid query: {exc}").model_dump_json().encode()
-        try:
-            async with runtime.sessions() as session:
-                graph = await service.graph(session, query)
-        except Exception as exc:
-            log.exception("lineage query failed")
-            return RpcError(error=type(exc).__name__).model_dump_json().encode()
-        return graph.model_dump_json().encode()
+    async def graph(query: LineageGraphQuery) -> LineageGraph:
+        async with runtime.sessions() as session:
+            return await service.graph(session, query)
+
+    admin = LineageAdmin(runtime)
+    answer(runtime, LineageGraphQuery, graph, queue="lineage")
+    answer(runtime, AddLineageEdge, admin.add, queue="lineage")
+    answer(runtime, ListLineageEdges, admin.list, queue="lineage")
+    answer(runtime, DeleteLineageEdge, admin.delete, queue="lineage")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -34,7 +36,7 @@ edges = sa.Table(
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("source_entity", sa.Text, nullable=False),
     sa.Column("target_entity", sa.Text, nullable=False),
-    sa.Column("run_id", sa.Uuid, nullable=False),
+    sa.Column("run_id", sa.Uuid, nullable=True),  # null for an edge an admin added
     sa.Column("job_type", sa.Text, nullable=True),
     sa.Column("edge_type", sa.Text, nullable=False, server_default="data_flow"),
     sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
@@ -42,11 +44,22 @@ edges = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_by", sa.Text, nullable=True),
     sa.UniqueConstraint(
         "run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"
     ),
     sa.Index("ix_edges_tenant_source", "tenant_id", "source_entity"),
     sa.Index("ix_edges_tenant_target", "tenant_id", "target_entity"),
+    sa.Index("ix_edges_tenant_created", "tenant_id", "created_at", "id"),
+    sa.Index(
+        "uq_edges_manual_live",
+        "tenant_id",
+        "source_entity",
+        "target_entity",
+        "edge_type",
+        unique=True,
+        postgresql_where=sa.text("run_id IS NULL AND deleted_at IS NULL"),
+    ),
 )
 
 
@@ -135,6 +148,93 @@ async def insert_edge(
     )
     row = result.first()
     return row.id if row else None
+
+
+async def add_manual_edge(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    source: str,
+    target: str,
+    edge_type: str,
+    metadata: dict[str, str],
+    created_by: str,
+) -> tuple[sa.Row[Any], bool]:
+    """The live manual edge source -> target of this type, and whether this call added it."""
+    added = (
+        await session.execute(
+            insert(edges)
+            .values(
+                id=uuid4(),
+                tenant_id=tenant_id,
+                source_entity=source,
+                target_entity=target,
+                edge_type=edge_type,
+                metadata=metadata,
+                created_by=created_by,
+            )
+            .on_conflict_do_nothing()
+            .returning(edges)
+        )
+    ).first()
+    if added is not None:
+        return added, True
+    existing = (
+        await session.execute(
+            sa.select(edges).where(
+                edges.c.tenant_id == tenant_id,
+                edges.c.source_entity == source,
+                edges.c.target_entity == target,
+                edges.c.edge_type == edge_type,
+                edges.c.run_id.is_(None),
+                edges.c.deleted_at.is_(None),
+            )
+        )
+    ).one()
+    return existing, False
+
+
+async def list_edges(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    entity: str | None,
+    include_deleted: bool,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+) -> list[sa.Row[Any]]:
+    """The tenant's edges, oldest first, touching ``entity`` when given."""
+    query = sa.select(edges).where(edges.c.tenant_id == tenant_id)
+    if entity is not None:
+        query = query.where(
+            sa.or_(edges.c.source_entity == entity, edges.c.target_entity == entity)
+        )
+    if not include_deleted:
+        query = query.where(edges.c.deleted_at.is_(None))
+    if after is not None:
+        query = query.where(sa.tuple_(edges.c.created_at, edges.c.id) > sa.tuple_(*after))
+    query = query.order_by(edges.c.created_at, edges.c.id).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def soft_delete(session: AsyncSession, tenant_id: str, edge_id: UUID) -> str | None:
+    """Mark the edge deleted: 'deleted' now, 'already' before, None when the tenant has none."""
+    deleted = (
+        await session.execute(
+            sa.update(edges)
+            .where(
+                edges.c.id == edge_id, edges.c.tenant_id == tenant_id, edges.c.deleted_at.is_(None)
+            )
+            .values(deleted_at=sa.func.now())
+            .returning(edges.c.id)
+        )
+    ).first()
+    if deleted is not None:
+        return "deleted"
+    exists = await session.scalar(
+        sa.select(edges.c.id).where(edges.c.id == edge_id, edges.c.tenant_id == tenant_id)
+    )
+    return "already" if exists is not None else None
 
 
 _WALK = {

@@ -7,6 +7,7 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -69,11 +70,25 @@ class DeliveryWorker:
         lease = timedelta(seconds=self._settings.webhook_timeout_seconds * 3)
         async with self._sessions.begin() as session:
             due = await store.lease_due(session, self._settings.delivery_concurrency, lease)
-        await asyncio.gather(*(self._deliver(http, row) for row in due))
+            secrets = await store.endpoint_secrets(
+                session, {row.endpoint_id for row in due if row.endpoint_id is not None}
+            )
+        await asyncio.gather(*(self._deliver(http, row, secrets) for row in due))
         return len(due)
 
-    async def _deliver(self, http: httpx.AsyncClient, row: Any) -> None:
+    def _signer_for(self, row: Any, secrets: dict[UUID, str]) -> Webhook | None:
+        """Callbacks are signed with the service secret, endpoints with their own (None: gone)."""
+        if row.endpoint_id is None:
+            return self._signer
+        secret = secrets.get(row.endpoint_id)
+        return Webhook(secret) if secret is not None else None
+
+    async def _deliver(self, http: httpx.AsyncClient, row: Any, secrets: dict[UUID, str]) -> None:
         with log_context(run_id=row.run_id, tenant_id=row.tenant_id, delivery_id=row.id):
+            signer = self._signer_for(row, secrets)
+            if signer is None:
+                await self._record(row, None, "endpoint deleted", permanent=True)
+                return
             body = json.dumps(row.payload, separators=(",", ":"))
             now = utc_now()
             headers = {
@@ -81,7 +96,7 @@ class DeliveryWorker:
                 "user-agent": "ControlRoom-Notifier/1.0",
                 "webhook-id": str(row.id),
                 "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": self._signer.sign(str(row.id), now, body),
+                "webhook-signature": signer.sign(str(row.id), now, body),
             }
             status: int | None = None
             # Checked again at delivery: what a host name resolves to can change after submit.
@@ -116,6 +131,7 @@ class DeliveryWorker:
                         run_id=row.run_id,
                         delivery_id=row.id,
                         kind=row.kind,
+                        endpoint_id=row.endpoint_id,
                         url=row.url,
                         status_code=status or 0,
                         attempts=attempts,
@@ -136,6 +152,7 @@ class DeliveryWorker:
                         run_id=row.run_id,
                         delivery_id=row.id,
                         kind=row.kind,
+                        endpoint_id=row.endpoint_id,
                         url=row.url,
                         error=error,
                         attempts=attempts,

@@ -1,12 +1,20 @@
-"""Notifier subscriber: submissions (callbacks) and terminal run events."""
+"""Notifier subscribers: submissions (callbacks), terminal run events, endpoint admin."""
 
 from __future__ import annotations
 
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
 from controlroom_contracts.events import JobSubmitted, RunCancelled, RunCompleted, RunFailed
+from controlroom_contracts.management import (
+    CreateWebhookEndpoint,
+    DeleteWebhookEndpoint,
+    GetWebhookEndpoint,
+    ListWebhookEndpoints,
+)
+from controlroom_notifier.endpoints import EndpointAdmin
 from controlroom_notifier.service import Notifier
 from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
 
@@ -34,3 +42,9 @@ def register(runtime: ServiceRuntime, notifier: Notifier) -> None:
             handler=on_event,
         )
     )
+
+    admin = EndpointAdmin(runtime)
+    answer(runtime, CreateWebhookEndpoint, admin.create, queue="notifier")
+    answer(runtime, ListWebhookEndpoints, admin.list, queue="notifier")
+    answer(runtime, GetWebhookEndpoint, admin.get, queue="notifier")
+    answer(runtime, DeleteWebhookEndpoint, admin.delete, queue="notifier")

@@ -64,6 +64,21 @@ class Notifier:
             payload=payload,
         )
         await self._schedule(uow, event)
+        # The tenant's own endpoints get the Standard Webhooks envelope: type, timestamp, data.
+        added = await store.add_endpoint_deliveries(
+            uow.session,
+            tenant_id=event.tenant_id,
+            run_id=event.run_id,
+            event_type=event.event_type,
+            payload={
+                "type": event.event_type,
+                "timestamp": event.occurred_at.isoformat(),
+                "data": payload,
+            },
+        )
+        if added:
+            log.info("endpoint deliveries scheduled", extra={"endpoints": added})
+            uow.on_commit(self._wake)
 
     async def _schedule(self, uow: UnitOfWork, event: JobSubmitted | Terminal) -> None:
         """Events arrive in any order: a delivery is added once callbacks and outcome are known."""

@@ -1,13 +1,14 @@
-"""Notifier tables: callbacks per run, outcomes seen, and the delivery log."""
+"""Notifier tables: callbacks per run, outcomes seen, tenant endpoints, and the delivery log."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
@@ -36,6 +37,23 @@ outcomes = sa.Table(
     sa.Column("payload", JSONB, nullable=False),
 )
 
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_endpoints_tenant_created", "tenant_id", "created_at", "id"),
+)
+
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -57,7 +75,15 @@ deliveries = sa.Table(
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
-    sa.UniqueConstraint("run_id", "kind", name="uq_deliveries_run_kind"),
+    sa.Column("endpoint_id", sa.Uuid, nullable=True),
+    # One delivery per run and callback kind, and per run and tenant endpoint.
+    sa.UniqueConstraint(
+        "run_id",
+        "kind",
+        "endpoint_id",
+        name="uq_deliveries_run_kind_endpoint",
+        postgresql_nulls_not_distinct=True,
+    ),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
 
@@ -105,6 +131,96 @@ async def add_delivery(
         .returning(deliveries.c.id)
     )
     return result.first() is not None
+
+
+async def add_endpoint_deliveries(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    run_id: UUID,
+    event_type: str,
+    payload: dict[str, Any],
+) -> int:
+    """A delivery to each live endpoint of the tenant that wants ``event_type``; how many."""
+    wanted = sa.select(
+        sa.func.gen_random_uuid(),
+        endpoints.c.tenant_id,
+        sa.literal(run_id, sa.Uuid),
+        sa.literal("endpoint"),
+        endpoints.c.url,
+        sa.literal(payload, JSONB),
+        endpoints.c.id,
+    ).where(
+        endpoints.c.tenant_id == tenant_id,
+        endpoints.c.deleted_at.is_(None),
+        endpoints.c.event_types.any_() == event_type,
+    )
+    columns = ["id", "tenant_id", "run_id", "kind", "url", "payload", "endpoint_id"]
+    result = await session.execute(
+        insert(deliveries)
+        .from_select(columns, wanted)
+        .on_conflict_do_nothing()
+        .returning(deliveries.c.id)
+    )
+    return len(result.all())
+
+
+async def create_endpoint(session: AsyncSession, **values: Any) -> sa.Row[Any]:
+    result = await session.execute(insert(endpoints).values(**values).returning(endpoints))
+    row: sa.Row[Any] = result.one()
+    return row
+
+
+async def list_endpoints(
+    session: AsyncSession, tenant_id: str, *, limit: int, after: tuple[datetime, UUID] | None
+) -> list[sa.Row[Any]]:
+    query = sa.select(endpoints).where(
+        endpoints.c.tenant_id == tenant_id, endpoints.c.deleted_at.is_(None)
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(endpoints.c.created_at, endpoints.c.id) > sa.tuple_(*after))
+    query = query.order_by(endpoints.c.created_at, endpoints.c.id).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def get_endpoint(session: AsyncSession, tenant_id: str, endpoint_id: UUID) -> Any:
+    return (
+        await session.execute(
+            sa.select(endpoints).where(
+                endpoints.c.id == endpoint_id,
+                endpoints.c.tenant_id == tenant_id,
+                endpoints.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+
+
+async def delete_endpoint(session: AsyncSession, tenant_id: str, endpoint_id: UUID) -> bool:
+    """Mark the endpoint deleted (its delivery log keeps pointing at it); False if none."""
+    result = await session.execute(
+        sa.update(endpoints)
+        .where(
+            endpoints.c.id == endpoint_id,
+            endpoints.c.tenant_id == tenant_id,
+            endpoints.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=sa.func.now())
+        .returning(endpoints.c.id)
+    )
+    return result.first() is not None
+
+
+async def endpoint_secrets(session: AsyncSession, ids: Iterable[UUID]) -> dict[UUID, str]:
+    """The signing secret of each live endpoint among ``ids`` (deleted ones are absent)."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(endpoints.c.id, endpoints.c.secret).where(
+            endpoints.c.id.in_(wanted), endpoints.c.deleted_at.is_(None)
+        )
+    )
+    return {row.id: row.secret for row in rows}
 
 
 async def lease_due(session: AsyncSession, limit: int, lease: timedelta) -> list[sa.Row[Any]]:

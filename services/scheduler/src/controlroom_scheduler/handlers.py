@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from faststream.nats.annotations import NatsMessage
-from pydantic import ValidationError
-
 from controlroom_contracts import subjects
 from controlroom_contracts.events import (
     CancelRequested,
@@ -14,21 +11,18 @@ from controlroom_contracts.events import (
     RunFailed,
     RunStarted,
 )
-from controlroom_contracts.rpc import RouteAnswer, RouteQuery, RpcError
+from controlroom_contracts.rpc import RouteAnswer, RouteQuery
 from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_scheduler.service import ExecutorReport, Scheduler
 
 
 def register(runtime: ServiceRuntime, scheduler: Scheduler) -> None:
-    @runtime.broker.subscriber(subjects.ROUTE_QUERY, queue="scheduler")
-    async def answer_route_query(msg: NatsMessage) -> bytes:
-        try:
-            query = RouteQuery.model_validate_json(msg.body)
-        except ValidationError as exc:
-            return RpcError(error=f"invalid query: {exc}").model_dump_json().encode()
-        answer = RouteAnswer(job_type=query.job_type, executor_kind=scheduler.route(query.job_type))
-        return answer.model_dump_json().encode()
+    async def route(query: RouteQuery) -> RouteAnswer:
+        return RouteAnswer(job_type=query.job_type, executor_kind=scheduler.route(query.job_type))
+
+    answer(runtime, RouteQuery, route, queue="scheduler")
 
     runtime.consume(
         ConsumerSpec[JobSubmitted](

@@ -1,0 +1,202 @@
+"""Tenant administration owned by other services: webhook endpoints (notifier), lineage edges.
+
+The gateway takes the REST bodies, then asks the owning service over NATS request-reply, so
+the answer (the new id, the secret shown once, a 404) is the owner's own and immediate. Each
+request carries the caller's tenant; the owner filters by it in every query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from controlroom_contracts import subjects
+from controlroom_contracts.api import ApiModel, NoNulStr
+
+WebhookEventType = Literal["run.completed", "run.failed", "run.cancelled"]
+WEBHOOK_EVENT_TYPES: tuple[WebhookEventType, ...] = ("run.completed", "run.failed", "run.cancelled")
+
+EntityName = Annotated[
+    NoNulStr,
+    Field(
+        min_length=1,
+        max_length=512,
+        description="`schema.table`, or a URI such as `supabase://schema.table`",
+        examples=["raw.orders"],
+    ),
+]
+EDGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class Page(ApiModel):
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+# -- webhook endpoints: REST ---------------------------------------------------------------
+
+
+class WebhookEndpointIn(ApiModel):
+    """The body of ``POST /api/v1/webhook-endpoints``: where the tenant's run events go."""
+
+    url: AnyHttpUrl = Field(description="http(s); private addresses only when allow-listed")
+    event_types: list[WebhookEventType] = Field(
+        default_factory=lambda: list(WEBHOOK_EVENT_TYPES), min_length=1, max_length=3
+    )
+    description: str = Field(default="", max_length=500)
+
+    @field_validator("url")
+    @classmethod
+    def _short_enough(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > 2_048:
+            raise ValueError("at most 2048 characters")
+        return url
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique(cls, types: list[WebhookEventType]) -> list[WebhookEventType]:
+        return sorted(set(types))
+
+
+class WebhookEndpointView(ApiModel):
+    id: UUID
+    url: str
+    event_types: list[WebhookEventType]
+    description: str
+    created_by: str
+    created_at: datetime
+
+
+class WebhookEndpointWithSecret(WebhookEndpointView):
+    secret: str = Field(
+        description="Standard Webhooks signing secret (`whsec_...`); shown only in this answer"
+    )
+
+
+class WebhookEndpointPage(Page):
+    items: list[WebhookEndpointView]
+
+
+# -- lineage edges: REST -------------------------------------------------------------------
+
+
+class LineageEdgeIn(ApiModel):
+    """The body of ``POST /api/v1/lineage/edges``: an edge no run produced (manual lineage)."""
+
+    source: EntityName
+    target: EntityName
+    edge_type: str = Field(default="data_flow", pattern=EDGE_TYPE_PATTERN)
+    metadata: dict[
+        Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=1_000)]
+    ] = Field(default_factory=dict, max_length=32)
+
+
+class LineageEdgeView(ApiModel):
+    id: UUID
+    source: str
+    target: str
+    edge_type: str
+    origin: Literal["run", "manual"]
+    run_id: UUID | None = Field(description="The run that produced it; null for a manual edge")
+    job_type: str | None
+    metadata: dict[str, str]
+    created_by: str | None
+    created_at: datetime
+    deleted_at: datetime | None = Field(description="Edges are never erased, only marked deleted")
+
+
+class LineageEdgePage(Page):
+    items: list[LineageEdgeView]
+
+
+# -- request-reply to the owning service ----------------------------------------------------
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: ClassVar[str]
+    tenant_id: str = Field(min_length=1, max_length=128)
+
+
+class Cursor(BaseModel):
+    """Keyset position: the last item of the previous page."""
+
+    model_config = ConfigDict(frozen=True)
+
+    created_at: datetime
+    id: UUID
+
+
+class Done(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+
+
+class CreateWebhookEndpoint(Request):
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_CREATE
+    endpoint: WebhookEndpointIn
+    created_by: str = Field(min_length=1, max_length=256)
+
+
+class ListWebhookEndpoints(Request):
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_LIST
+    limit: int = Field(default=50, ge=1, le=200)
+    after: Cursor | None = None
+
+
+class WebhookEndpointList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[WebhookEndpointView]
+    more: bool
+
+
+class GetWebhookEndpoint(Request):
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_GET
+    endpoint_id: UUID
+
+
+class DeleteWebhookEndpoint(Request):
+    subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_DELETE
+    endpoint_id: UUID
+    deleted_by: str = Field(min_length=1, max_length=256)
+
+
+class AddLineageEdge(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_ADD
+    edge: LineageEdgeIn
+    created_by: str = Field(min_length=1, max_length=256)
+
+
+class LineageEdgeAddResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    edge: LineageEdgeView
+    created: bool = Field(description="False when the same live manual edge already existed")
+
+
+class ListLineageEdges(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_LIST
+    entity: EntityName | None = None
+    include_deleted: bool = False
+    limit: int = Field(default=50, ge=1, le=200)
+    after: Cursor | None = None
+
+
+class LineageEdgeList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[LineageEdgeView]
+    more: bool
+
+
+class DeleteLineageEdge(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_DELETE
+    edge_id: UUID
+    deleted_by: str = Field(min_length=1, max_length=256)

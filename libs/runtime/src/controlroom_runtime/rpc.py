@@ -1,0 +1,62 @@
+"""Answering request-reply over NATS: decode the request, run the handler, reply with JSON.
+
+Every failure is a reply, never silence: a request that does not decode is ``invalid``, a
+handler's ``RpcFailure`` carries its own code, anything else is ``unavailable`` (and logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
+
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel, ValidationError
+
+from controlroom_contracts.rpc import RpcError
+from controlroom_runtime.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+class RpcFailure(Exception):
+    """A request the owner refuses, with the reason the requester will see."""
+
+    def __init__(self, code: Literal["invalid", "not_found"], error: str) -> None:
+        super().__init__(error)
+        self.code: Literal["invalid", "not_found"] = code
+        self.error = error
+
+
+def answer(
+    runtime: ServiceRuntime,
+    request: type[Q],
+    handler: Callable[[Q], Awaitable[BaseModel]],
+    *,
+    queue: str,
+) -> None:
+    """Answer ``request.subject`` with ``handler``; replicas share the work through ``queue``."""
+    subject: str = getattr(request, "subject")  # noqa: B009 - ClassVar on each request model
+
+    async def reply(msg: NatsMessage) -> bytes:
+        try:
+            query = request.model_validate_json(msg.body)
+        except ValidationError as exc:
+            return _error(f"invalid request: {exc}", "invalid")
+        try:
+            result = await handler(query)
+        except RpcFailure as exc:
+            return _error(exc.error, exc.code)
+        except Exception as exc:
+            log.exception("request failed", extra={"subject": subject})
+            return _error(type(exc).__name__, "unavailable")
+        return result.model_dump_json().encode()
+
+    reply.__name__ = f"answer_{request.__name__}"
+    runtime.broker.subscriber(subject, queue=queue)(reply)
+
+
+def _error(error: str, code: Literal["invalid", "not_found", "unavailable"]) -> bytes:
+    return RpcError(error=error, code=code).model_dump_json().encode()

@@ -1,0 +1,105 @@
+"""Tenant webhook endpoints (admin): every terminal run event of the tenant, signed per endpoint.
+
+The notifier owns them; the gateway checks the URL with the same policy as job callbacks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from controlroom_contracts.management import (
+    CreateWebhookEndpoint,
+    Cursor,
+    DeleteWebhookEndpoint,
+    Done,
+    GetWebhookEndpoint,
+    ListWebhookEndpoints,
+    WebhookEndpointIn,
+    WebhookEndpointList,
+    WebhookEndpointPage,
+    WebhookEndpointView,
+    WebhookEndpointWithSecret,
+)
+from controlroom_gateway.deps import AskerDep, CurrentAdmin, SettingsDep
+from controlroom_gateway.errors import PROBLEM, InvalidRequest
+from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_runtime.callback_policy import CallbackPolicy
+
+router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
+
+SERVICE = "notifier"
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookEndpointWithSecret,
+    summary="Add a webhook endpoint for the tenant's run events (admin); the secret is shown once",
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+async def create_endpoint(
+    body: WebhookEndpointIn, principal: CurrentAdmin, ask: AskerDep, settings: SettingsDep
+) -> WebhookEndpointWithSecret:
+    policy = CallbackPolicy(settings.callback_allowlist)
+    if problem := await policy.problem(str(body.url)):
+        raise InvalidRequest(
+            problem[1], errors=[{"field": "body.url", "message": problem[1], "type": problem[0]}]
+        )
+    request = CreateWebhookEndpoint(
+        tenant_id=principal.tenant_id, endpoint=body, created_by=principal.subject
+    )
+    return await ask(request, WebhookEndpointWithSecret, service=SERVICE)
+
+
+@router.get(
+    "",
+    response_model=WebhookEndpointPage,
+    summary="The tenant's webhook endpoints, oldest first (admin; secrets are not shown)",
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+async def list_endpoints(
+    principal: CurrentAdmin,
+    ask: AskerDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> WebhookEndpointPage:
+    after = None
+    if cursor is not None:
+        created_at, endpoint_id = decode_cursor(cursor)
+        after = Cursor(created_at=created_at, id=endpoint_id)
+    request = ListWebhookEndpoints(tenant_id=principal.tenant_id, limit=limit, after=after)
+    found = await ask(request, WebhookEndpointList, service=SERVICE)
+    last = found.items[-1] if found.more and found.items else None
+    return WebhookEndpointPage(
+        items=found.items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    )
+
+
+@router.get(
+    "/{endpoint_id}",
+    response_model=WebhookEndpointView,
+    summary="One webhook endpoint (admin)",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: PROBLEM},
+)
+async def get_endpoint(
+    endpoint_id: UUID, principal: CurrentAdmin, ask: AskerDep
+) -> WebhookEndpointView:
+    request = GetWebhookEndpoint(tenant_id=principal.tenant_id, endpoint_id=endpoint_id)
+    return await ask(request, WebhookEndpointView, service=SERVICE)
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a webhook endpoint (admin); its pending deliveries are dropped",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 503: PROBLEM},
+)
+async def delete_endpoint(endpoint_id: UUID, principal: CurrentAdmin, ask: AskerDep) -> Response:
+    request = DeleteWebhookEndpoint(
+        tenant_id=principal.tenant_id, endpoint_id=endpoint_id, deleted_by=principal.subject
+    )
+    await ask(request, Done, service=SERVICE)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
