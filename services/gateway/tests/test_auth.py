@@ -76,8 +76,21 @@ READS = [
     ("GET", "/api/v1/templates", None),
     ("GET", "/api/v1/templates/matrix", None),
 ]
-# Answered by the lineage service, which this test does not start: past auth, it is a 503.
-UPSTREAM = [("GET", "/api/v1/lineage/graph?entity=a.b", None)]
+# Answered by the lineage and notifier services, which this test does not start: past auth
+# and role, these are 503 (tests/test_admin_api.py runs them with the services).
+UPSTREAM = [
+    ("GET", "/api/v1/lineage/graph?entity=a.b", None),
+    ("GET", "/api/v1/lineage/edges", None),
+]
+SOME_ID = "00000000-0000-0000-0000-000000000001"
+ADMIN_UPSTREAM = [
+    ("POST", "/api/v1/lineage/edges", {"source": "a.b", "target": "c.d"}),
+    ("DELETE", f"/api/v1/lineage/edges/{SOME_ID}", None),
+    ("POST", "/api/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hook"}),
+    ("GET", "/api/v1/webhook-endpoints", None),
+    ("GET", f"/api/v1/webhook-endpoints/{SOME_ID}", None),
+    ("DELETE", f"/api/v1/webhook-endpoints/{SOME_ID}", None),
+]
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
@@ -91,7 +104,7 @@ async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str],
     await client.post("/api/v1/templates", json={"name": "matrix", "job": JOB}, headers=admin)
     headers = {"Authorization": f"Bearer {token(role=role)}"}
     anonymous = {"Authorization": ""}
-    for method, template, body in WRITES + READS + UPSTREAM + ADMIN:
+    for method, template, body in WRITES + READS + UPSTREAM + ADMIN + ADMIN_UPSTREAM:
         path = template.replace("{run}", run).replace("{artifact}", artifact)
         kwargs: dict[str, Any] = {}
         if body == "upload":
@@ -101,9 +114,9 @@ async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str],
         response = await client.request(method, path, headers=headers, **kwargs)
         if role == "viewer" and (method, template, body) in WRITES:
             assert response.status_code == 403, (role, path, response.text)
-        elif role != "admin" and (method, template, body) in ADMIN:
+        elif role != "admin" and (method, template, body) in ADMIN + ADMIN_UPSTREAM:
             assert response.status_code == 403, (role, path, response.text)
-        elif (method, template, body) in UPSTREAM:
+        elif (method, template, body) in UPSTREAM + ADMIN_UPSTREAM:
             assert response.status_code == 503, (role, path, response.text)
         else:
             assert response.status_code in (200, 201, 202), (role, path, response.text)

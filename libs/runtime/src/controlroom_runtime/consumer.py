@@ -135,6 +135,21 @@ async def _fetch(sub: JetStreamContext.PullSubscription, count: int, timeout: fl
         return []
 
 
+async def _fetch_unless_stopping(
+    sub: JetStreamContext.PullSubscription, count: int, timeout: float, stopping: asyncio.Event
+) -> list[Msg]:
+    """An idle pull that gives up as soon as the service stops, so a stop is not held up by
+    the pull's wait. A message cut off this way stays unacked and is redelivered."""
+    pull = asyncio.ensure_future(_fetch(sub, count, timeout))
+    stop = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait((pull, stop), return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if pull.done():
+        return pull.result()
+    pull.cancel()
+    return []
+
+
 def _waiting_after(msg: Msg) -> int:
     """Messages the consumer still had undelivered when ``msg`` was sent."""
     return msg.metadata.num_pending or 0
@@ -154,7 +169,7 @@ async def _run_in_order(
         else:
             # Nothing known to be waiting: wait for one, which returns as soon as it arrives
             # (a pull for many would linger until the batch filled or the pull expired).
-            msgs = await _fetch(sub, 1, IDLE_WAIT_SECONDS)
+            msgs = await _fetch_unless_stopping(sub, 1, IDLE_WAIT_SECONDS, stopping)
         waiting = _waiting_after(msgs[-1]) if msgs else 0
         if msgs:
             try:
@@ -192,7 +207,7 @@ async def _run_concurrently(
     try:
         while not stopping.is_set():
             await slots.acquire()
-            msgs = await _fetch(sub, 1, IDLE_WAIT_SECONDS)
+            msgs = await _fetch_unless_stopping(sub, 1, IDLE_WAIT_SECONDS, stopping)
             if not msgs:
                 slots.release()
                 continue
