@@ -245,12 +245,18 @@ async def test_job_outputs_and_logs_become_downloadable_artifacts(
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    stack: Any, token: str, tmp_path: Path
+    stack: Any, tmp_path: Path
 ) -> None:
-    """Property-based requests generated from /openapi.json, sent with a valid token."""
+    """Property-based requests generated from /openapi.json, sent with a valid admin token
+    (the role that may call every endpoint)."""
     import subprocess
 
     from controlroom_devstack.infra import venv_bin
+    from controlroom_gateway.auth import mint_token
+
+    from .conftest import SECRET
+
+    token = mint_token(SECRET, tenant_id="acme", subject="fuzz", role="admin", ttl_seconds=3600)
 
     result = subprocess.run(
         [
