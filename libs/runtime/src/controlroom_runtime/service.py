@@ -208,7 +208,15 @@ def service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title or f"Control Room {name}", lifespan=lifespan)
+    app = FastAPI(
+        title=title or f"Control Room {name}",
+        lifespan=lifespan,
+        # One server span per request carries the trace into logs and published events.
+        # FastAPI's spans around every dependency, endpoint and serialisation cost about a
+        # fifth of the gateway's CPU per request and say nothing the server span does not;
+        # metrics come from prometheus-client and errors from our own logs.
+        telemetry={"operation_spans": False, "metrics": False, "logs": False},
+    )
     app.include_router(health_router())
     if configure is not None:
         configure(app)

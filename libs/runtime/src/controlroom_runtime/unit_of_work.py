@@ -33,9 +33,17 @@ class UnitOfWork:
         await self.emit_outgoing(outgoing(message, message_id=message_id, subject=subject))
 
     async def emit_outgoing(self, staged: OutgoingMessage) -> None:
-        """Stage an already serialised message (one that needs headers of its own)."""
-        await self._outbox.stage(self.session, staged)
+        """Stage an already serialised message (one that needs headers of its own).
+
+        It is written to the outbox just before commit, together with every other message of
+        the transaction, in one statement: a consumer batch emitting three events per message
+        makes one outbox insert, not three per message."""
         self.staged.append(staged)
+
+    async def flush_outbox(self) -> None:
+        """Write the staged messages to the outbox (the last statement before commit)."""
+        if self.staged:
+            await self._outbox.stage_many(self.session, self.staged)
 
     def on_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run ``callback`` after a successful commit (and after the publish)."""
@@ -50,6 +58,7 @@ async def unit_of_work(
         async with session.begin():
             uow = UnitOfWork(session, outbox)
             yield uow
+            await uow.flush_outbox()
     if uow.staged:
         await outbox.publish(uow.staged)
     for callback in uow.after_commit:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from controlroom_contracts.rpc import LineageNode
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
@@ -63,6 +65,22 @@ edges = sa.Table(
 )
 
 
+@cache
+def _declare() -> ReturningInsert[bool, bool]:
+    """Built once: this statement runs for every submission, and building it costs more CPU
+    than executing it."""
+    stmt = insert(declared_io)
+    return stmt.on_conflict_do_update(
+        index_elements=[declared_io.c.run_id],
+        set_={
+            "job_type": stmt.excluded.job_type,
+            "source_entity": stmt.excluded.source_entity,
+            "target_entity": stmt.excluded.target_entity,
+            "submitted": True,
+        },
+    ).returning(declared_io.c.submitted, declared_io.c.completed)
+
+
 async def note_declared(
     session: AsyncSession,
     *,
@@ -73,24 +91,15 @@ async def note_declared(
     target: str | None,
 ) -> sa.Row[bool, bool]:
     """Record a run's declared source and target; returns (submitted, completed) after."""
-    values = insert(declared_io).values(
-        run_id=run_id,
-        tenant_id=tenant_id,
-        job_type=job_type,
-        source_entity=source,
-        target_entity=target,
-        submitted=True,
-    )
-    stmt = values.on_conflict_do_update(
-        index_elements=[declared_io.c.run_id],
-        set_={
-            "job_type": values.excluded.job_type,
-            "source_entity": values.excluded.source_entity,
-            "target_entity": values.excluded.target_entity,
-            "submitted": True,
-        },
-    ).returning(declared_io.c.submitted, declared_io.c.completed)
-    return (await session.execute(stmt)).one()
+    params = {
+        "run_id": run_id,
+        "tenant_id": tenant_id,
+        "job_type": job_type,
+        "source_entity": source,
+        "target_entity": target,
+        "submitted": True,
+    }
+    return (await session.execute(_declare(), params)).one()
 
 
 async def note_completed(session: AsyncSession, *, run_id: UUID, tenant_id: str) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from controlroom_contracts.api import RunStatus
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
@@ -59,20 +61,21 @@ async def insert_run(
     attempt: int,
 ) -> bool:
     """Insert a new run; False when the run id is already known."""
-    result = await session.execute(
-        insert(runs)
-        .values(
-            run_id=run_id,
-            tenant_id=tenant_id,
-            job_type=job_type,
-            executor_kind=executor_kind,
-            status=status.value,
-            attempt=attempt,
-        )
-        .on_conflict_do_nothing()
-        .returning(runs.c.run_id)
-    )
-    return result.first() is not None
+    params = {
+        "run_id": run_id,
+        "tenant_id": tenant_id,
+        "job_type": job_type,
+        "executor_kind": executor_kind,
+        "status": status.value,
+        "attempt": attempt,
+    }
+    return (await session.execute(_insert_run(), params)).first() is not None
+
+
+@cache
+def _insert_run() -> ReturningInsert[UUID]:
+    """Built once: it runs for every submission, and building it costs more than running it."""
+    return insert(runs).on_conflict_do_nothing().returning(runs.c.run_id)
 
 
 async def get_run_for_update(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunRow | None:
