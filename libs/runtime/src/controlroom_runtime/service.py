@@ -18,6 +18,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from nats.js.client import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from controlroom_contracts.base import Message
@@ -71,6 +72,7 @@ class ServiceRuntime:
             graceful_timeout=10.0,
             max_reconnect_attempts=-1,
         )
+        self._js: JetStreamContext | None = None  # made once connected, then reused
         self.engine: AsyncEngine = db.create_engine(
             settings.database_url, pool_size=settings.db_pool_size
         )
@@ -116,8 +118,11 @@ class ServiceRuntime:
     # -- messaging ------------------------------------------------------------------------
     async def publish_now(self, message: OutgoingMessage) -> None:
         """Publish to JetStream and wait for the stream's ack (raises if not stored)."""
-        js = self.broker.connection.jetstream()
-        await js.publish(message.subject, message.payload, headers=message.headers, timeout=5.0)
+        if self._js is None:
+            self._js = self.broker.connection.jetstream()
+        await self._js.publish(
+            message.subject, message.payload, headers=message.headers, timeout=5.0
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:

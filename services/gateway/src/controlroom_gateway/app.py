@@ -24,6 +24,7 @@ from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.store import metadata
 from controlroom_gateway.submissions import SubmissionWriter
+from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.service import ServiceRuntime, service_app
 
@@ -51,6 +52,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
+        app.state.callback_policy = CallbackPolicy(settings.callback_allowlist)
         app.state.executors = executors
         app.state.submissions = submissions
         app.state.token_verifier = TokenVerifier(

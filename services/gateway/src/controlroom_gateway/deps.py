@@ -19,6 +19,7 @@ from controlroom_gateway.rpc import Asker
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.submissions import SubmissionWriter
+from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.service import ServiceRuntime
 
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with tenant_id, sub, role, exp")
@@ -56,6 +57,14 @@ async def _asker(request: Request) -> Asker:
 
 
 AskerDep = Annotated[Asker, Depends(_asker)]
+
+
+async def _callback_policy(request: Request) -> CallbackPolicy:
+    policy: CallbackPolicy = request.app.state.callback_policy
+    return policy
+
+
+CallbackPolicyDep = Annotated[CallbackPolicy, Depends(_callback_policy)]
 SubmissionsDep = Annotated[SubmissionWriter, Depends(_submissions)]
 ExecutorsDep = Annotated[ExecutorRegistry, Depends(_executors)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]

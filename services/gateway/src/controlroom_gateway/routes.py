@@ -28,18 +28,17 @@ from controlroom_gateway import service, store, validation
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import (
     AskerDep,
+    CallbackPolicyDep,
     CurrentOperator,
     CurrentPrincipal,
     ExecutorsDep,
     LimitsDep,
     RuntimeDep,
-    SettingsDep,
     SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_gateway.service import JobLimits
-from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.service import ServiceRuntime
@@ -69,7 +68,7 @@ async def submit_job(
     principal: CurrentOperator,
     runtime: RuntimeDep,
     limits: LimitsDep,
-    settings: SettingsDep,
+    policy: CallbackPolicyDep,
     submissions: SubmissionsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -82,7 +81,7 @@ async def submit_job(
     ] = None,
 ) -> SubmitResponse:
     submission = await accept_job(
-        job, principal, runtime, limits, settings, submissions, idempotency_key
+        job, principal, runtime, limits, policy, submissions, idempotency_key
     )
     if submission.replayed:
         response.status_code = status.HTTP_200_OK
@@ -95,12 +94,12 @@ async def accept_job(
     principal: Principal,
     runtime: ServiceRuntime,
     limits: JobLimits,
-    settings: GatewaySettings,
+    policy: CallbackPolicy,
     submissions: SubmissionWriter,
     idempotency_key: str | None,
 ) -> service.Submission:
     """Check a job and queue its run: shared by /jobs/run and by running a template."""
-    await service.check_job(job, limits, CallbackPolicy(settings.callback_allowlist))
+    await service.check_job(job, limits, policy)
     event = service.new_submission(job, principal)
     if idempotency_key is None:
         await submissions.write(event)
@@ -123,7 +122,7 @@ async def validate_job(
     body: Annotated[Any, Body(description="A job request, as for /jobs/run")],
     _principal: CurrentPrincipal,
     ask: AskerDep,
-    settings: SettingsDep,
+    policy: CallbackPolicyDep,
     limits: LimitsDep,
     executors: ExecutorsDep,
 ) -> ValidationReport:
@@ -134,7 +133,7 @@ async def validate_job(
     return await validation.validate_job(
         body,
         limits=limits,
-        policy=CallbackPolicy(settings.callback_allowlist),
+        policy=policy,
         route=route,
         live_kinds=executors.live_kinds,
     )

@@ -18,19 +18,18 @@ from controlroom_contracts.api import (
 from controlroom_contracts.base import utc_now
 from controlroom_gateway import templates_store
 from controlroom_gateway.deps import (
+    CallbackPolicyDep,
     CurrentAdmin,
     CurrentOperator,
     CurrentPrincipal,
     LimitsDep,
     RuntimeDep,
-    SettingsDep,
     SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, TemplateNotFound
 from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
 from controlroom_gateway.routes import accept_job
 from controlroom_gateway.service import check_job
-from controlroom_runtime.callback_policy import CallbackPolicy
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
@@ -49,10 +48,10 @@ async def save_template(
     principal: CurrentAdmin,
     runtime: RuntimeDep,
     limits: LimitsDep,
-    settings: SettingsDep,
+    policy: CallbackPolicyDep,
 ) -> TemplateView:
     # A template that could not be submitted is refused now, not when someone runs it.
-    await check_job(body.job, limits, CallbackPolicy(settings.callback_allowlist))
+    await check_job(body.job, limits, policy)
     async with runtime.sessions() as session, session.begin():
         return await templates_store.add_version(
             session,
@@ -135,7 +134,7 @@ async def run_template(
     principal: CurrentOperator,
     runtime: RuntimeDep,
     limits: LimitsDep,
-    settings: SettingsDep,
+    policy: CallbackPolicyDep,
     submissions: SubmissionsDep,
 ) -> SubmitResponse:
     async with runtime.reads.connect() as connection:
@@ -145,7 +144,7 @@ async def run_template(
     job = template.job
     spec = job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | body.inputs})
     job = job.model_copy(update={"spec": spec, "created_by": body.created_by or job.created_by})
-    submission = await accept_job(job, principal, runtime, limits, settings, submissions, None)
+    submission = await accept_job(job, principal, runtime, limits, policy, submissions, None)
     return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)
 
 

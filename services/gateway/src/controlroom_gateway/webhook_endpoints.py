@@ -23,10 +23,9 @@ from controlroom_contracts.management import (
     WebhookEndpointView,
     WebhookEndpointWithSecret,
 )
-from controlroom_gateway.deps import AskerDep, CurrentAdmin, SettingsDep
+from controlroom_gateway.deps import AskerDep, CallbackPolicyDep, CurrentAdmin
 from controlroom_gateway.errors import PROBLEM, InvalidRequest
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
-from controlroom_runtime.callback_policy import CallbackPolicy
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
 
@@ -41,9 +40,8 @@ SERVICE = "notifier"
     responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 503: PROBLEM},
 )
 async def create_endpoint(
-    body: WebhookEndpointIn, principal: CurrentAdmin, ask: AskerDep, settings: SettingsDep
+    body: WebhookEndpointIn, principal: CurrentAdmin, ask: AskerDep, policy: CallbackPolicyDep
 ) -> WebhookEndpointWithSecret:
-    policy = CallbackPolicy(settings.callback_allowlist)
     if problem := await policy.problem(str(body.url)):
         raise InvalidRequest(
             problem[1], errors=[{"field": "body.url", "message": problem[1], "type": problem[0]}]
