@@ -6,8 +6,6 @@ import json
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel
-
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
 from controlroom_contracts.base import utc_now
@@ -116,13 +114,6 @@ async def test_malformed_query_gets_an_error_reply(
         assert "invalid request" in json.loads(reply.data)["error"]
 
 
-async def _ask(tap: EventTap, request: BaseModel) -> dict[str, Any]:
-    subject: str = getattr(request, "subject")  # noqa: B009
-    reply = await tap.client.request(subject, request.model_dump_json().encode(), timeout=5)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
-
-
 def _add(source: str, target: str, tenant: str = "t1", **fields: Any) -> AddLineageEdge:
     edge = LineageEdgeIn.model_validate({"source": source, "target": target} | fields)
     return AddLineageEdge(tenant_id=tenant, edge=edge, created_by="admin-1")
@@ -162,13 +153,12 @@ async def test_admins_add_list_and_soft_delete_edges(
         # Listing pages through the tenant's edges, oldest first, filtered by entity.
         for i in range(3):
             await _add_checked(event_tap, _add(f"raw.part{i}", "silver.accounts"))
-        first = await _ask(
-            event_tap, ListLineageEdges(tenant_id="t1", entity="silver.accounts", limit=3)
+        first = await event_tap.ask(
+            ListLineageEdges(tenant_id="t1", entity="silver.accounts", limit=3)
         )
         assert first["more"] is True and len(first["items"]) == 3
         last = first["items"][-1]
-        rest = await _ask(
-            event_tap,
+        rest = await event_tap.ask(
             ListLineageEdges.model_validate(
                 {
                     "tenant_id": "t1",
@@ -185,30 +175,29 @@ async def test_admins_add_list_and_soft_delete_edges(
         assert origins == {"manual", "run"}
 
         # Another tenant neither sees nor deletes it.
-        theirs = await _ask(event_tap, ListLineageEdges(tenant_id="t2"))
+        theirs = await event_tap.ask(ListLineageEdges(tenant_id="t2"))
         assert theirs == {"items": [], "more": False}
-        refused = await _ask(
-            event_tap, DeleteLineageEdge(tenant_id="t2", edge_id=edge["id"], deleted_by="x")
+        refused = await event_tap.ask(
+            DeleteLineageEdge(tenant_id="t2", edge_id=edge["id"], deleted_by="x")
         )
         assert refused["code"] == "not_found"
 
         # Deleted: out of the graph, still on record, deletion idempotent.
-        deleted = await _ask(
-            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
+        deleted = await event_tap.ask(
+            DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
         )
         assert deleted == {"id": edge["id"]}
         await event_tap.wait_for(
             subjects.LINEAGE_EDGE_REMOVED, lambda d: d["edge_id"] == edge["id"]
         )
-        twice = await _ask(
-            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
+        twice = await event_tap.ask(
+            DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin-1")
         )
         assert twice == {"id": edge["id"]}
         assert len(event_tap.matching(subjects.LINEAGE_EDGE_REMOVED)) == 1
         graph = await _query(event_tap, tenant_id="t1", entity="silver.accounts")
         assert "crm.accounts" not in [n.entity for n in graph.upstream]
-        history = await _ask(
-            event_tap,
+        history = await event_tap.ask(
             ListLineageEdges(tenant_id="t1", entity="crm.accounts", include_deleted=True),
         )
         assert [e["deleted_at"] is not None for e in history["items"]] == [True]
@@ -218,7 +207,7 @@ async def test_admins_add_list_and_soft_delete_edges(
 
 
 async def _add_checked(tap: EventTap, request: AddLineageEdge) -> dict[str, Any]:
-    answer = await _ask(tap, request)
+    answer = await tap.ask(request)
     assert "edge" in answer, answer
     return answer
 
@@ -227,12 +216,12 @@ async def test_invalid_edges_are_refused(
     nats_url: str, database_url: str, event_tap: EventTap
 ) -> None:
     async with running(create_app(LineageSettings(nats_url=nats_url, database_url=database_url))):
-        loop = await _ask(event_tap, _add("a.b", "supabase://a.b"))
+        loop = await event_tap.ask(_add("a.b", "supabase://a.b"))
         assert loop["code"] == "invalid" and "itself" in loop["error"]
-        empty = await _ask(event_tap, _add("supabase://", "a.b"))
+        empty = await event_tap.ask(_add("supabase://", "a.b"))
         assert empty["code"] == "invalid"
-        unknown = await _ask(
-            event_tap, DeleteLineageEdge(tenant_id="t1", edge_id=UUID(int=5), deleted_by="x")
+        unknown = await event_tap.ask(
+            DeleteLineageEdge(tenant_id="t1", edge_id=UUID(int=5), deleted_by="x")
         )
         assert unknown["code"] == "not_found"
         garbage = await event_tap.client.request(subjects.LINEAGE_EDGE_ADD, b"[]", timeout=5)

@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import BaseModel
 from standardwebhooks.webhooks import Webhook
 
 from controlroom_contracts import subjects
@@ -52,17 +51,10 @@ async def notifier(nats_url: str, database_url: str) -> AsyncIterator[None]:
         yield
 
 
-async def _ask(tap: EventTap, request: BaseModel) -> dict[str, Any]:
-    subject: str = getattr(request, "subject")  # noqa: B009
-    reply = await tap.client.request(subject, request.model_dump_json().encode(), timeout=5)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
-
-
 async def _create(tap: EventTap, url: str, tenant: str = "t1", **fields: Any) -> dict[str, Any]:
     endpoint = WebhookEndpointIn.model_validate({"url": url} | fields)
-    return await _ask(
-        tap, CreateWebhookEndpoint(tenant_id=tenant, endpoint=endpoint, created_by="admin")
+    return await tap.ask(
+        CreateWebhookEndpoint(tenant_id=tenant, endpoint=endpoint, created_by="admin")
     )
 
 
@@ -128,14 +120,13 @@ async def test_endpoints_never_cross_tenants_and_stop_when_deleted(
     theirs = await _create(event_tap, receiver.url("t2"), tenant="t2")
 
     # Another tenant can neither read nor delete it.
-    other = await _ask(event_tap, GetWebhookEndpoint(tenant_id="t2", endpoint_id=mine["id"]))
+    other = await event_tap.ask(GetWebhookEndpoint(tenant_id="t2", endpoint_id=mine["id"]))
     assert other["code"] == "not_found"
-    gone = await _ask(
-        event_tap,
+    gone = await event_tap.ask(
         DeleteWebhookEndpoint(tenant_id="t2", endpoint_id=mine["id"], deleted_by="x"),
     )
     assert gone["code"] == "not_found"
-    listed = await _ask(event_tap, ListWebhookEndpoints(tenant_id="t1"))
+    listed = await event_tap.ask(ListWebhookEndpoints(tenant_id="t1"))
     assert [e["id"] for e in listed["items"]] == [mine["id"]] and not listed["more"]
     assert "secret" not in listed["items"][0]
 
@@ -146,15 +137,15 @@ async def test_endpoints_never_cross_tenants_and_stop_when_deleted(
     await event_tap.wait_for(subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == str(done.run_id))
     assert receiver.matching(lambda r: r.path == "/t1") == []
 
-    deleted = await _ask(
-        event_tap, DeleteWebhookEndpoint(tenant_id="t2", endpoint_id=theirs["id"], deleted_by="x")
+    deleted = await event_tap.ask(
+        DeleteWebhookEndpoint(tenant_id="t2", endpoint_id=theirs["id"], deleted_by="x")
     )
     assert deleted == {"id": theirs["id"]}
     await event_tap.wait_for(
         subjects.WEBHOOK_ENDPOINT_REMOVED, lambda d: d["endpoint_id"] == theirs["id"]
     )
-    again = await _ask(
-        event_tap, DeleteWebhookEndpoint(tenant_id="t2", endpoint_id=theirs["id"], deleted_by="x")
+    again = await event_tap.ask(
+        DeleteWebhookEndpoint(tenant_id="t2", endpoint_id=theirs["id"], deleted_by="x")
     )
     assert again["code"] == "not_found"
 
@@ -180,5 +171,5 @@ async def test_malformed_or_invalid_requests_get_an_error_reply(event_tap: Event
         subjects.WEBHOOK_ENDPOINT_CREATE, bad_url.encode(), timeout=5
     )
     assert json.loads(reply.data)["code"] == "invalid"
-    unknown = await _ask(event_tap, GetWebhookEndpoint(tenant_id="t1", endpoint_id=UUID(int=7)))
+    unknown = await event_tap.ask(GetWebhookEndpoint(tenant_id="t1", endpoint_id=UUID(int=7)))
     assert unknown["code"] == "not_found"

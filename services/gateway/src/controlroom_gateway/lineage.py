@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response, status
 from controlroom_contracts.api import NoNulStr
 from controlroom_contracts.management import (
     AddLineageEdge,
-    Cursor,
     DeleteLineageEdge,
     Done,
     LineageEdgeAddResult,
@@ -23,7 +22,7 @@ from controlroom_contracts.management import (
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
 from controlroom_gateway.deps import AskerDep, CurrentAdmin, CurrentPrincipal
 from controlroom_gateway.errors import PROBLEM
-from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_gateway.pagination import keyset_after, keyset_next
 
 router = APIRouter(prefix="/api/v1/lineage", tags=["lineage"])
 
@@ -86,22 +85,15 @@ async def list_edges(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> LineageEdgePage:
-    after = None
-    if cursor is not None:
-        created_at, edge_id = decode_cursor(cursor)
-        after = Cursor(created_at=created_at, id=edge_id)
     request = ListLineageEdges(
         tenant_id=principal.tenant_id,
         entity=entity,
         include_deleted=include_deleted,
         limit=limit,
-        after=after,
+        after=keyset_after(cursor),
     )
     found = await ask(request, LineageEdgeList, service="lineage")
-    last = found.items[-1] if found.more and found.items else None
-    return LineageEdgePage(
-        items=found.items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
-    )
+    return LineageEdgePage(items=found.items, next_cursor=keyset_next(found.items, found.more))
 
 
 @router.delete(

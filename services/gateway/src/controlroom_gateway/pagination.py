@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
+from controlroom_contracts.management import Cursor
 from controlroom_gateway.errors import InvalidRequest
 
 
@@ -48,3 +51,25 @@ def decode_name_cursor(cursor: str) -> str:
         return _unwrap(cursor)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise _not_ours() from exc
+
+
+class _Keyed(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def id(self) -> UUID: ...
+
+
+def keyset_after(cursor: str | None) -> Cursor | None:
+    """Where the page after ``cursor`` starts, for lists answered by another service."""
+    if cursor is None:
+        return None
+    created_at, item_id = decode_cursor(cursor)
+    return Cursor(created_at=created_at, id=item_id)
+
+
+def keyset_next(items: Sequence[_Keyed], more: bool) -> str | None:
+    """The cursor of the next page: after the last item, if there is more."""
+    if not more or not items:
+        return None
+    return encode_cursor(items[-1].created_at, items[-1].id)

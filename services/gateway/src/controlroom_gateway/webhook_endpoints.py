@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Response, status
 
 from controlroom_contracts.management import (
     CreateWebhookEndpoint,
-    Cursor,
     DeleteWebhookEndpoint,
     Done,
     GetWebhookEndpoint,
@@ -25,7 +24,7 @@ from controlroom_contracts.management import (
 )
 from controlroom_gateway.deps import AskerDep, CallbackPolicyDep, CurrentAdmin
 from controlroom_gateway.errors import PROBLEM, InvalidRequest
-from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_gateway.pagination import keyset_after, keyset_next
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
 
@@ -64,16 +63,11 @@ async def list_endpoints(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> WebhookEndpointPage:
-    after = None
-    if cursor is not None:
-        created_at, endpoint_id = decode_cursor(cursor)
-        after = Cursor(created_at=created_at, id=endpoint_id)
-    request = ListWebhookEndpoints(tenant_id=principal.tenant_id, limit=limit, after=after)
-    found = await ask(request, WebhookEndpointList, service=SERVICE)
-    last = found.items[-1] if found.more and found.items else None
-    return WebhookEndpointPage(
-        items=found.items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    request = ListWebhookEndpoints(
+        tenant_id=principal.tenant_id, limit=limit, after=keyset_after(cursor)
     )
+    found = await ask(request, WebhookEndpointList, service=SERVICE)
+    return WebhookEndpointPage(items=found.items, next_cursor=keyset_next(found.items, found.more))
 
 
 @router.get(

@@ -141,22 +141,25 @@ async def insert_edge(
     job_type: str | None,
     raw: dict[str, str],
 ) -> UUID | None:
-    result = await session.execute(
-        insert(edges)
-        .values(
-            id=uuid4(),
-            tenant_id=tenant_id,
-            source_entity=source,
-            target_entity=target,
-            run_id=run_id,
-            job_type=job_type,
-            metadata=raw,
-        )
-        .on_conflict_do_nothing()
-        .returning(edges.c.id)
+    row = await _insert_edge(
+        session,
+        tenant_id=tenant_id,
+        source_entity=source,
+        target_entity=target,
+        run_id=run_id,
+        job_type=job_type,
+        metadata=raw,
     )
-    row = result.first()
     return row.id if row else None
+
+
+async def _insert_edge(session: AsyncSession, **values: Any) -> sa.Row[Any] | None:
+    """The new edge; None when an equal one exists (same run and pair, or same live manual)."""
+    result = await session.execute(
+        insert(edges).values(id=uuid4(), **values).on_conflict_do_nothing().returning(edges)
+    )
+    row: sa.Row[Any] | None = result.first()
+    return row
 
 
 async def add_manual_edge(
@@ -170,22 +173,15 @@ async def add_manual_edge(
     created_by: str,
 ) -> tuple[sa.Row[Any], bool]:
     """The live manual edge source -> target of this type, and whether this call added it."""
-    added = (
-        await session.execute(
-            insert(edges)
-            .values(
-                id=uuid4(),
-                tenant_id=tenant_id,
-                source_entity=source,
-                target_entity=target,
-                edge_type=edge_type,
-                metadata=metadata,
-                created_by=created_by,
-            )
-            .on_conflict_do_nothing()
-            .returning(edges)
-        )
-    ).first()
+    added = await _insert_edge(
+        session,
+        tenant_id=tenant_id,
+        source_entity=source,
+        target_entity=target,
+        edge_type=edge_type,
+        metadata=metadata,
+        created_by=created_by,
+    )
     if added is not None:
         return added, True
     existing = (

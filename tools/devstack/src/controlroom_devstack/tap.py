@@ -11,6 +11,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,15 @@ class EventTap:
                     await self._changed.wait()
 
         return await asyncio.wait_for(_first(), timeout)
+
+    async def ask(self, request: BaseModel, timeout: float = 5.0) -> dict[str, Any]:
+        """Send a request model on its own subject; the reply as JSON (an answer or an error)."""
+        subject: str = getattr(request, "subject")  # noqa: B009 - ClassVar on request models
+        reply = await self.client.request(
+            subject, request.model_dump_json().encode(), timeout=timeout
+        )
+        answer: dict[str, Any] = json.loads(reply.data)
+        return answer
 
     async def publish(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
