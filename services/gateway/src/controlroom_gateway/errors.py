@@ -46,14 +46,9 @@ class RunNotFound(GatewayError):
     status, title = 404, "Run not found"
 
 
-class TemplateNotFound(GatewayError):
-    """No such template (or version) for this tenant."""
-
-    status, title = 404, "Not found"
-
-
 class NotFound(GatewayError):
-    """No such resource for the caller's tenant (another tenant's is not found too)."""
+    """No such resource (a template, its version, a lineage edge, a webhook endpoint) for the
+    caller's tenant; another tenant's is not found too."""
 
     status, title = 404, "Not found"
 

@@ -206,6 +206,13 @@ class JobLimits:
             )
 
 
+async def url_problem(policy: CallbackPolicy, url: str, field: str) -> dict[str, str] | None:
+    """``{field, message, type}`` when the policy refuses a URL we would call; else None."""
+    if problem := await policy.problem(url):
+        return {"field": field, "message": problem[1], "type": problem[0]}
+    return None
+
+
 async def callback_problems(job: JobRequest, policy: CallbackPolicy) -> list[dict[str, str]]:
     """``{field, message, type}`` for each callback URL the policy refuses."""
     if job.callbacks is None:
@@ -213,10 +220,10 @@ async def callback_problems(job: JobRequest, policy: CallbackPolicy) -> list[dic
     errors = []
     for kind in ("on_complete", "on_fail", "on_progress"):
         url = getattr(job.callbacks, kind)
-        if url is not None and (problem := await policy.problem(str(url))):
-            errors.append(
-                {"field": f"body.callbacks.{kind}", "message": problem[1], "type": problem[0]}
-            )
+        if url is not None and (
+            error := await url_problem(policy, str(url), f"body.callbacks.{kind}")
+        ):
+            errors.append(error)
     return errors
 
 

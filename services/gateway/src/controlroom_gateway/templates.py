@@ -26,7 +26,7 @@ from controlroom_gateway.deps import (
     RuntimeDep,
     SubmissionsDep,
 )
-from controlroom_gateway.errors import PROBLEM, TemplateNotFound
+from controlroom_gateway.errors import PROBLEM, NotFound
 from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
 from controlroom_gateway.routes import accept_job
 from controlroom_gateway.service import check_job
@@ -103,7 +103,7 @@ async def get_template(
     async with runtime.reads.connect() as connection:
         found = await templates_store.get(connection, principal.tenant_id, name, version)
     if found is None:
-        raise TemplateNotFound(_missing(name, version))
+        raise NotFound(_missing(name, version))
     return found
 
 
@@ -117,7 +117,7 @@ async def delete_template(name: NamePath, principal: CurrentAdmin, runtime: Runt
     async with runtime.sessions() as session, session.begin():
         deleted = await templates_store.delete(session, principal.tenant_id, name)
     if not deleted:
-        raise TemplateNotFound(_missing(name, None))
+        raise NotFound(_missing(name, None))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -140,7 +140,7 @@ async def run_template(
     async with runtime.reads.connect() as connection:
         template = await templates_store.get(connection, principal.tenant_id, name, body.version)
     if template is None:
-        raise TemplateNotFound(_missing(name, body.version))
+        raise NotFound(_missing(name, body.version))
     job = template.job
     spec = job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | body.inputs})
     job = job.model_copy(update={"spec": spec, "created_by": body.created_by or job.created_by})

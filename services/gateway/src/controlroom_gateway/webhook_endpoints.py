@@ -25,6 +25,7 @@ from controlroom_contracts.management import (
 from controlroom_gateway.deps import AskerDep, CallbackPolicyDep, CurrentAdmin
 from controlroom_gateway.errors import PROBLEM, InvalidRequest
 from controlroom_gateway.pagination import keyset_after, keyset_next
+from controlroom_gateway.service import url_problem
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
 
@@ -41,10 +42,8 @@ SERVICE = "notifier"
 async def create_endpoint(
     body: WebhookEndpointIn, principal: CurrentAdmin, ask: AskerDep, policy: CallbackPolicyDep
 ) -> WebhookEndpointWithSecret:
-    if problem := await policy.problem(str(body.url)):
-        raise InvalidRequest(
-            problem[1], errors=[{"field": "body.url", "message": problem[1], "type": problem[0]}]
-        )
+    if error := await url_problem(policy, str(body.url), "body.url"):
+        raise InvalidRequest(error["message"], errors=[error])
     request = CreateWebhookEndpoint(
         tenant_id=principal.tenant_id, endpoint=body, created_by=principal.subject
     )
