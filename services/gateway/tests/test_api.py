@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import pytest
 
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
@@ -381,3 +382,37 @@ async def test_nul_characters_are_refused_with_422_not_a_server_error(
     assert submitted.status_code == 422
     fields = {e["field"] for e in submitted.json()["errors"]}
     assert {"body.created_by", "body.spec.inputs"} <= fields
+
+
+@pytest.mark.parametrize(
+    ("what", "raw"),
+    [
+        ("a lone surrogate in a key", b'{"\\ud92e": 1}'),
+        ("a lone surrogate in a value", b'{"job_type": "\\udc14x"}'),
+        ("NaN", b'{"job_type": NaN}'),
+        ("Infinity", b'{"job_type": -Infinity}'),
+        ("a number too large for a float", b'{"spec": {"text": 1e400}}'),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/jobs/run", "/api/v1/jobs/validate"])
+async def test_json_that_is_not_interoperable_is_422_not_a_server_error(
+    client: httpx.AsyncClient, path: str, what: str, raw: bytes
+) -> None:
+    """RFC 8259 leaves lone surrogates and non-finite numbers to the parser; Python's would
+    accept them and the answer (UTF-8, finite JSON) could then not be written."""
+    response = await client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, (what, response.text)
+    assert response.headers["content-type"] == PROBLEM
+    error = response.json()["errors"][0]
+    assert error["type"] == "json_invalid" and error["message"].startswith("JSON decode error: ")
+
+
+async def test_validate_reports_a_field_name_with_nul_instead_of_failing(
+    client: httpx.AsyncClient,
+) -> None:
+    """NUL is refused in stored input, but a report may name the offending field as sent."""
+    response = await client.post("/api/v1/jobs/validate", json={**job(), "x\x00y": 1})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["valid"] is False
+    assert [e["field"] for e in report["errors"]] == ["body.x\x00y"]

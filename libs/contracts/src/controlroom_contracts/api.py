@@ -289,7 +289,15 @@ class RunEventPage(ApiModel):
     next_cursor: str | None = None
 
 
-class ValidationIssue(ApiModel):
+class ValidationIssue(BaseModel):
+    """One problem found by pre-flight validation.
+
+    Unlike the input models it does not refuse NUL: it may name a field exactly as the
+    caller sent it, and JSON can carry ``\\u0000`` back even though Postgres cannot store it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     code: str = Field(description="Machine-readable, e.g. syntax.python, schema.missing")
     message: str
     file: str | None = None
@@ -298,8 +306,10 @@ class ValidationIssue(ApiModel):
     field: str | None = Field(default=None, description="The body field, for schema problems")
 
 
-class ValidationReport(ApiModel):
+class ValidationReport(BaseModel):
     """Body of the ``POST /api/v1/jobs/validate`` answer: nothing was executed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     valid: bool
     errors: list[ValidationIssue] = Field(default_factory=list)

@@ -30,11 +30,14 @@ from controlroom_gateway.errors import (
     PayloadTooLarge,
     RunNotFound,
 )
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_runtime.objectstore import ObjectMissing, ObjectStore, ObjectTooLarge
 from controlroom_runtime.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+router = APIRouter(
+    prefix="/api/v1/artifacts", tags=["artifacts"], route_class=InteroperableJsonRoute
+)
 UPLOAD_PATH = "/api/v1/artifacts"
 
 

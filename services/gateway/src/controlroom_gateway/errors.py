@@ -105,6 +105,12 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _message(error: Any) -> str:
+    """The error's message; a malformed body also says what the parser found wrong."""
+    reason = (error.get("ctx") or {}).get("error") if error["type"] == "json_invalid" else None
+    return f"{error['msg']}: {reason}" if reason else str(error["msg"])
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:
@@ -121,7 +127,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": _field(e["loc"]), "message": e["msg"], "type": e["type"]}
+            {"field": _field(e["loc"]), "message": _message(e), "type": e["type"]}
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])

@@ -22,9 +22,10 @@ from controlroom_contracts.management import (
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
 from controlroom_gateway.deps import AskerDep, CurrentAdmin, CurrentPrincipal
 from controlroom_gateway.errors import PROBLEM
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.pagination import keyset_after, keyset_next
 
-router = APIRouter(prefix="/api/v1/lineage", tags=["lineage"])
+router = APIRouter(prefix="/api/v1/lineage", tags=["lineage"], route_class=InteroperableJsonRoute)
 
 Entity = Annotated[NoNulStr, Query(min_length=1, max_length=512, examples=["schema.table"])]
 

@@ -37,6 +37,7 @@ from controlroom_gateway.deps import (
     SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.submissions import SubmissionWriter
@@ -45,7 +46,7 @@ from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=InteroperableJsonRoute)
 
 
 @router.post(

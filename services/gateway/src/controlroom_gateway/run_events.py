@@ -14,10 +14,13 @@ from controlroom_contracts.api import RunEventIn, RunEventPage
 from controlroom_gateway import service, store
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
 from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
-router = APIRouter(prefix="/api/v1/runs/{run_id}/events", tags=["run events"])
+router = APIRouter(
+    prefix="/api/v1/runs/{run_id}/events", tags=["run events"], route_class=InteroperableJsonRoute
+)
 
 
 async def _require_run(runtime: ServiceRuntime, run_id: UUID, tenant_id: str) -> bool:

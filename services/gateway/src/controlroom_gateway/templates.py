@@ -27,11 +27,14 @@ from controlroom_gateway.deps import (
     SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, NotFound
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
 from controlroom_gateway.routes import accept_job
 from controlroom_gateway.service import check_job
 
-router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+router = APIRouter(
+    prefix="/api/v1/templates", tags=["templates"], route_class=InteroperableJsonRoute
+)
 
 NamePath = Annotated[str, Path(pattern=TEMPLATE_NAME_PATTERN)]
 

@@ -24,10 +24,15 @@ from controlroom_contracts.management import (
 )
 from controlroom_gateway.deps import AskerDep, CallbackPolicyDep, CurrentAdmin
 from controlroom_gateway.errors import PROBLEM, InvalidRequest
+from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.pagination import keyset_after, keyset_next
 from controlroom_gateway.service import url_problem
 
-router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhook endpoints"])
+router = APIRouter(
+    prefix="/api/v1/webhook-endpoints",
+    tags=["webhook endpoints"],
+    route_class=InteroperableJsonRoute,
+)
 
 SERVICE = "notifier"
 
