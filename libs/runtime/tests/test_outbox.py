@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from uuid import uuid4
 
@@ -13,7 +14,7 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import RunCompleted
 from controlroom_runtime import db, inbox
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
-from controlroom_runtime.outbox import Outbox, OutgoingMessage
+from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
 from controlroom_runtime.unit_of_work import unit_of_work
 
 
@@ -41,9 +42,10 @@ async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
         sessions = db.session_factory(engine)
         published: list[str] = []
 
-        async def publish(message: OutgoingMessage) -> None:
-            await js.publish(message.subject, message.payload, headers=message.headers)
-            published.append(str(message.id))
+        async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
+            stored = await publish_pipelined(js, messages)
+            published.extend(str(m.id) for m, ok in zip(messages, stored, strict=True) if ok)
+            return stored
 
         box = Outbox(outbox, sessions, publish)
         first, second = _event(), _event()
@@ -78,6 +80,48 @@ async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
             assert await inbox.claim(session, inbox_t, "c1", first.event_id)
             assert not await inbox.claim(session, inbox_t, "c1", first.event_id)
             assert await inbox.claim(session, inbox_t, "c2", first.event_id)
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+async def test_pipelined_publish_keeps_order_from_the_first_failure_on(
+    nats_url: str, database_url: str
+) -> None:
+    """Messages are written before any ack is awaited; if one is not stored, it and every
+    message after it stay in the outbox and are relayed again in order (JetStream drops the
+    copies of those that were stored after all)."""
+    metadata = sa.MetaData(schema="rt2")
+    outbox = outbox_table(metadata)
+    engine = db.create_engine(database_url)
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await js.add_stream(StreamConfig(name="P", subjects=["p.ok.>"], duplicate_window=60))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE SCHEMA rt2"))
+            await conn.run_sync(metadata.create_all)
+        sessions = db.session_factory(engine)
+        box = Outbox(outbox, sessions, lambda messages: publish_pipelined(js, messages))
+        first, missing, last = (
+            OutgoingMessage(uuid4(), subject, b"{}", {"Nats-Msg-Id": str(n)})
+            for n, subject in enumerate(("p.ok.1", "p.later.2", "p.ok.3"))
+        )
+        async with sessions.begin() as session:
+            await box.stage_many(session, [first, missing, last])
+
+        # No stream takes "p.later.2" yet: only the message before it counts as sent.
+        assert await box.publish([first, missing, last]) == 1
+        assert (await js.stream_info("P")).state.messages == 2  # 1 and 3 were stored
+        assert await box.relay_once(older_than=timedelta(0)) == 0  # 2 still has no stream
+
+        await js.add_stream(StreamConfig(name="L", subjects=["p.later.>"]))
+        assert await box.relay_once(older_than=timedelta(0)) == 2
+        assert (await js.stream_info("L")).state.messages == 1
+        assert (await js.stream_info("P")).state.messages == 2  # 3 again, deduplicated
+        async with sessions() as session:
+            left = await session.scalar(sa.select(sa.func.count()).select_from(outbox))
+        assert left == 0
     finally:
         await client.close()
         await engine.dispose()

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from controlroom_devstack.pytest_plugin import running
 from controlroom_gateway.app import create_app
@@ -39,15 +40,19 @@ def token() -> Callable[..., str]:
 
 
 @pytest.fixture
-async def client(
-    settings: GatewaySettings, token: Callable[..., str]
-) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway(settings: GatewaySettings) -> AsyncIterator[FastAPI]:
+    """The gateway, started in-process (its runtime is ``gateway.state.runtime``)."""
     app = create_app(settings)
     async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://gateway",
-            headers={"Authorization": f"Bearer {token()}"},
-        ) as http:
-            yield http
+        yield app
+
+
+@pytest.fixture
+async def client(gateway: FastAPI, token: Callable[..., str]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://gateway",
+        headers={"Authorization": f"Bearer {token()}"},
+    ) as http:
+        yield http

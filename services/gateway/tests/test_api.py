@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
@@ -16,6 +18,8 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
+from controlroom_gateway import store
+from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER, submission_message
 
 PROBLEM = "application/problem+json"
 
@@ -101,6 +105,35 @@ async def test_run_events_move_the_read_model_forward_only(
 
     data = await eventually(view)
     assert data["exit_code"] == 0 and data["sandboxed"] is False and data["attempt"] == 1
+
+
+async def test_a_submission_written_but_never_published_is_published_by_the_relay(
+    gateway: FastAPI, client: httpx.AsyncClient, event_tap: EventTap
+) -> None:
+    """A crash between the commit and the publish: the run is visible at once, and the relay
+    publishes its JobSubmitted from the outbox row written in the same statement."""
+    runtime = gateway.state.runtime
+    event = JobSubmitted(
+        tenant_id="acme",
+        run_id=uuid4(),
+        job=JobRequest(
+            job_type="spark_etl",
+            spec=JobSpec(text="copy", inputs={"source": "raw.a", "target": "gold.a"}),
+            code=CodeBundle(files=[CodeFile(path="c.py", content="")]),
+            created_by="ci",
+        ),
+    )
+    async with runtime.autocommit.connect() as conn:
+        await store.record_submissions(conn, [event], [submission_message(event)])
+
+    view = (await client.get(f"/api/v1/runs/{event.run_id}")).json()
+    assert view["status"] == "queued" and view["job_type"] == "spark_etl"
+    assert await runtime.outbox.relay_once(older_than=timedelta(0)) == 1
+    seen = await event_tap.wait_for(
+        subjects.JOB_SUBMITTED, lambda d: d["run_id"] == str(event.run_id)
+    )
+    assert seen.headers[ORIGIN_HEADER] == GATEWAY_ORIGIN
+    assert seen.data["job"]["spec"]["inputs"] == {"source": "raw.a", "target": "gold.a"}
 
 
 async def test_internal_job_submitted_becomes_a_visible_run(

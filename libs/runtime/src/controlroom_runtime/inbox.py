@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -31,10 +32,20 @@ async def claim_many(
     unique = list(dict.fromkeys(event_ids))
     if not unique:
         return set()
-    result = await session.execute(
+    result = await session.execute(_claim_many(table), {"consumer": consumer, "ids": unique})
+    return set(result.scalars())
+
+
+@functools.cache
+def _claim_many(table: sa.Table) -> sa.Insert:
+    """``INSERT ... SELECT :consumer, unnest(:ids)``: the same SQL for any batch size, so it is
+    compiled and prepared once. A multi-row VALUES differs with every batch size, and its
+    compilation was a tenth of a consumer's CPU."""
+    ids = sa.func.unnest(sa.bindparam("ids", type_=ARRAY(sa.Uuid)))
+    rows = sa.select(sa.bindparam("consumer", type_=sa.Text), ids)
+    return (
         insert(table)
-        .values([{"consumer": consumer, "event_id": event_id} for event_id in unique])
+        .from_select(["consumer", "event_id"], rows)
         .on_conflict_do_nothing()
         .returning(table.c.event_id)
     )
-    return set(result.scalars())

@@ -8,11 +8,12 @@ publish inside the stream's duplicate window.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -20,6 +21,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlroom_runtime.tracing import inject_headers
+
+if TYPE_CHECKING:
+    from nats.js.api import PubAck
+    from nats.js.client import JetStreamContext
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,35 @@ class OutgoingMessage:
 
 
 class Publisher(Protocol):
-    async def __call__(self, message: OutgoingMessage) -> None: ...
+    """Publishes ``messages`` in order; returns, per message, whether the stream stored it."""
+
+    async def __call__(self, messages: Sequence[OutgoingMessage]) -> list[bool]: ...
+
+
+async def publish_pipelined(
+    js: JetStreamContext, messages: Sequence[OutgoingMessage], *, timeout: float = 5.0
+) -> list[bool]:
+    """Write every message to the connection, in order, before waiting for any ack.
+
+    One connection's messages reach the stream in the order they were written, so this keeps
+    the order of awaiting each ack in turn, without a round trip (and a socket write) per
+    message. A message not confirmed within ``timeout`` counts as not stored.
+    """
+    acks: list[asyncio.Future[PubAck]] = []
+    try:
+        for m in messages:
+            acks.append(
+                await js.publish_async(m.subject, m.payload, headers=m.headers, wait_stall=timeout)
+            )
+    except Exception:
+        # Disconnected or stalled: what was not written is reported as not stored.
+        log.warning("publishing to JetStream failed", exc_info=True)
+    if acks:
+        _done, late = await asyncio.wait(acks, timeout=timeout)
+        for ack in late:
+            ack.cancel()
+    stored = [a.done() and not a.cancelled() and a.exception() is None for a in acks]
+    return stored + [False] * (len(messages) - len(acks))
 
 
 def outgoing(message: BaseModel, *, message_id: UUID, subject: str) -> OutgoingMessage:
@@ -75,27 +108,29 @@ class Outbox:
         )
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> int:
-        """Publish committed messages in order and forget them; stop at the first failure."""
-        sent: list[UUID] = []
-        try:
-            for message in messages:
-                await self._publish(message)
-                sent.append(message.id)
-        except Exception:
-            # Not lost: the rows stay in the outbox and the relay retries them.
-            log.warning("outbox publish failed; relay will retry", exc_info=True)
+        """Publish committed messages in order and forget those up to the first failure.
+
+        From the first message the stream did not store on, every message stays in the outbox
+        and the relay publishes them again in order (JetStream drops the copies of those that
+        were stored after all, by their ``Nats-Msg-Id``).
+        """
+        if not messages:
+            return 0
+        stored = await self._publish(messages)
+        sent = [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
+        if len(sent) < len(messages):
+            log.warning(
+                "outbox publish failed; relay will retry",
+                extra={"failed": len(messages) - len(sent)},
+            )
         return self._sent(sent)
 
     async def publish_independent(self, messages: Sequence[OutgoingMessage]) -> int:
-        """Publish committed messages whose order does not matter, all at once.
-
-        One round trip for the lot instead of one per message; whatever fails stays in the
-        outbox for the relay.
-        """
-        results = await asyncio.gather(
-            *(self._publish(m) for m in messages), return_exceptions=True
-        )
-        sent = [m.id for m, r in zip(messages, results, strict=True) if r is None]
+        """Publish committed messages whose order does not matter; forget each one stored."""
+        if not messages:
+            return 0
+        stored = await self._publish(messages)
+        sent = [m.id for m, ok in zip(messages, stored, strict=True) if ok]
         if len(sent) < len(messages):
             log.warning(
                 "outbox publish failed; relay will retry",
@@ -136,16 +171,12 @@ class Outbox:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            sent: list[UUID] = []
-            try:
-                for row in rows:
-                    await self._publish(
-                        OutgoingMessage(row.id, row.subject, row.payload, row.headers)
-                    )
-                    sent.append(row.id)
-            finally:
-                if sent:
-                    await session.execute(sa.delete(t).where(t.c.id.in_(sent)))
+            messages = [OutgoingMessage(r.id, r.subject, r.payload, r.headers) for r in rows]
+            stored = await self._publish(messages) if messages else []
+            # In order: from the first failure on, everything waits for the next pass.
+            sent = [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
+            if sent:
+                await session.execute(sa.delete(t).where(t.c.id.in_(sent)))
         if sent:
             log.info("outbox relay re-published events", extra={"count": len(sent)})
             self._on_published(len(sent))

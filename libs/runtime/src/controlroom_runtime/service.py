@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -28,7 +28,7 @@ from controlroom_runtime.health import health_router
 from controlroom_runtime.logs import configure_logging
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.metrics import Metrics
-from controlroom_runtime.outbox import Outbox, OutgoingMessage
+from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
 from controlroom_runtime.settings import ServiceSettings
 from controlroom_runtime.streams import provision_streams
 from controlroom_runtime.tracing import configure_tracing
@@ -77,12 +77,13 @@ class ServiceRuntime:
             settings.database_url, pool_size=settings.db_pool_size
         )
         self.sessions: async_sessionmaker[AsyncSession] = db.session_factory(self.engine)
-        # Same pool; a single read needs no BEGIN/ROLLBACK round trips around it.
-        self.reads: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Same pool; a single statement (a read, or a write that stands alone) needs no
+        # BEGIN/COMMIT round trips around it.
+        self.autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.outbox = Outbox(
             self.outbox_table,
             self.sessions,
-            self.publish_now,
+            self.publish_in_order,
             on_published=lambda n: self.metrics.published.inc(n),
         )
         self._head = migrations.head_revision(migrations_dir)
@@ -116,6 +117,12 @@ class ServiceRuntime:
             log.exception("background task crashed", extra={"service": self.name})
 
     # -- messaging ------------------------------------------------------------------------
+    async def publish_in_order(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        """Publish to JetStream, pipelined, in order; which messages the stream stored."""
+        if self._js is None:
+            self._js = self.broker.connection.jetstream()
+        return await publish_pipelined(self._js, messages)
+
     async def publish_now(self, message: OutgoingMessage) -> None:
         """Publish to JetStream and wait for the stream's ack (raises if not stored)."""
         if self._js is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -37,5 +38,9 @@ def extract_context(headers: Mapping[str, str] | None) -> Context:
     return propagate.extract(dict(headers or {}))
 
 
+@functools.cache
 def tracer(name: str) -> trace.Tracer:
+    """One tracer per name: ``get_tracer`` builds a new one on every call, which showed up in
+    the consumers' profile (a span per message). Before a provider is installed this is a
+    proxy that follows the provider installed later, so caching it early is safe."""
     return trace.get_tracer(name)

@@ -46,7 +46,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         handlers.register(runtime, executors)
-        submissions.bind(runtime.sessions, runtime.outbox)
+        submissions.bind(runtime.autocommit, runtime.outbox)
         runtime.background(submissions.run)
         return runtime
 

@@ -148,7 +148,7 @@ async def validate_job(
     responses={401: PROBLEM, 404: PROBLEM | {"description": "No such run for this tenant"}},
 )
 async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunView:
-    async with runtime.reads.connect() as connection:
+    async with runtime.autocommit.connect() as connection:
         view = await store.get_run(connection, run_id, principal.tenant_id)
     if view is None:
         raise RunNotFound(f"run {run_id} not found")

@@ -3,10 +3,11 @@
 Each accepted job is a read-model row and an outbox row. Written one transaction per request,
 a burst of submissions spends most of its time on BEGIN/COMMIT round trips and per-statement
 overhead. Here requests hand their run to a writer and wait; a writer takes everything queued
-so far, inserts it with one multi-row statement per table, commits once, publishes the events,
-and answers every waiting request. Idle, a batch is one run and nothing waits longer than it
-did before; under load the batches grow by themselves. A request returns only after its
-commit, so an accepted run is never lost (the outbox relay publishes what a crash left).
+so far, writes it with one statement (one round trip, see ``store.record_submissions``),
+answers every waiting request and moves on to the next batch while the events are published
+in the background. Idle, a batch is one run and nothing waits longer than it did before; under
+load the batches grow by themselves. A request returns only after its commit, so an accepted
+run is never lost (the outbox relay publishes what a crash left).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controlroom_contracts.events import JobSubmitted
 from controlroom_gateway import store
@@ -51,12 +52,15 @@ class SubmissionWriter:
         self._max_batch = max_batch
         self._queue: list[_Queued] = []
         self._ready = asyncio.Condition()
-        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._engine: AsyncEngine | None = None
         self._outbox: Outbox | None = None
+        self._publishing: set[asyncio.Task[int]] = set()
         self._stopped = False
 
-    def bind(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
-        self._sessions, self._outbox = sessions, outbox
+    def bind(self, autocommit_engine: AsyncEngine, outbox: Outbox) -> None:
+        """``autocommit_engine``: each statement is its own transaction, with no BEGIN/COMMIT
+        round trips around it."""
+        self._engine, self._outbox = autocommit_engine, outbox
 
     async def write(self, event: JobSubmitted) -> None:
         """Return once the run and its JobSubmitted are committed (published soon after)."""
@@ -85,6 +89,8 @@ class SubmissionWriter:
                 if not queued.done.done():
                     queued.done.set_exception(UpstreamUnavailable("the gateway is stopping"))
             self._queue.clear()
+            if self._publishing:  # committed already; what is cut off here the relay sends
+                await asyncio.wait(self._publishing, timeout=5.0)
 
     async def _writer(self) -> None:
         while True:
@@ -109,14 +115,16 @@ class SubmissionWriter:
                         )
 
     async def _write(self, batch: list[_Queued]) -> None:
-        assert self._sessions is not None and self._outbox is not None, "bind() first"
+        assert self._engine is not None and self._outbox is not None, "bind() first"
         messages = [q.message for q in batch]
-        async with self._sessions() as session, session.begin():
-            await store.insert_runs(session, [store.submitted_run(q.event) for q in batch])
-            await self._outbox.stage_many(session, messages)
+        async with self._engine.connect() as conn:
+            await store.record_submissions(conn, [q.event for q in batch], messages)
         for queued in batch:
             queued.done.set_result(None)
-        # After answering: the runs are committed, and what is not published now the relay
-        # publishes later. The events are of different runs, so their order does not matter.
-        await self._outbox.publish_independent(messages)
+        # The runs are committed, and what is not published now the relay publishes later.
+        # The events are of different runs, so their order does not matter, and the writer
+        # need not wait for their acks before it takes the next batch.
+        publishing = asyncio.create_task(self._outbox.publish_independent(messages))
+        self._publishing.add(publishing)
+        publishing.add_done_callback(self._publishing.discard)
         log.debug("submissions written", extra={"count": len(batch)})

@@ -80,7 +80,7 @@ async def list_templates(
     cursor: Annotated[NoNulStr | None, Query(max_length=200)] = None,
 ) -> TemplatePage:
     after = decode_name_cursor(cursor) if cursor else None
-    async with runtime.reads.connect() as connection:
+    async with runtime.autocommit.connect() as connection:
         items = await templates_store.list_latest(
             connection, principal.tenant_id, after=after, limit=limit + 1
         )
@@ -103,7 +103,7 @@ async def get_template(
     runtime: RuntimeDep,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> TemplateView:
-    async with runtime.reads.connect() as connection:
+    async with runtime.autocommit.connect() as connection:
         found = await templates_store.get(connection, principal.tenant_id, name, version)
     if found is None:
         raise NotFound(_missing(name, version))
@@ -140,7 +140,7 @@ async def run_template(
     policy: CallbackPolicyDep,
     submissions: SubmissionsDep,
 ) -> SubmitResponse:
-    async with runtime.reads.connect() as connection:
+    async with runtime.autocommit.connect() as connection:
         template = await templates_store.get(connection, principal.tenant_id, name, body.version)
     if template is None:
         raise NotFound(_missing(name, body.version))

@@ -24,13 +24,15 @@ def entity_name(uri: str) -> str:
 async def on_job_submitted(uow: UnitOfWork, event: JobSubmitted) -> None:
     inputs = event.job.spec.inputs
     source, target = inputs.get("source"), inputs.get("target")
+    if not (source and target):
+        return  # an edge needs both: a run that declares fewer leaves nothing to record
     _submitted, completed = await store.note_declared(
         uow.session,
         run_id=event.run_id,
         tenant_id=event.tenant_id,
         job_type=event.job.job_type,
-        source=entity_name(source) if source else None,
-        target=entity_name(target) if target else None,
+        source=entity_name(source),
+        target=entity_name(target),
     )
     if completed:  # the usual order is submitted, then completed: nothing to record yet
         await _record_if_ready(uow, event.run_id, inputs)
