@@ -1,4 +1,5 @@
-"""A job submitted over HTTP runs through all six services (separate processes).
+"""A job submitted over HTTP runs through all six services (separate processes; the gateway
+as its API and its read-model projector).
 
 Real nats-server, real Postgres, real local callback receiver; checked only through the
 public API, the callback and the services' logs.

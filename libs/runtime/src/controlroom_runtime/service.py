@@ -91,12 +91,15 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: list[Callable[[asyncio.Event], Awaitable[None]]] = []
         self._consumers: list[Callable[[asyncio.Event], Awaitable[None]]] = []
+        self.consumer_names: list[str] = []
+        """The durable consumers this process runs (wiring decides; see ``consume``)."""
         self._consumer_tasks: list[asyncio.Task[None]] = []
         self._started = False
 
     # -- wiring ---------------------------------------------------------------------------
     def consume(self, spec: ConsumerSpec[M]) -> None:
         """Register a durable pull consumer, created (idempotently) when the service starts."""
+        self.consumer_names.append(spec.name)
         self._consumers.append(
             lambda stopping: run_consumer(self, spec, stopping, grace=CONSUMER_GRACE_SECONDS)
         )

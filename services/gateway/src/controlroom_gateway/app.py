@@ -45,7 +45,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime = ServiceRuntime(
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
-        handlers.register(runtime, executors)
+        handlers.register_heartbeats(runtime, executors)
+        if settings.read_model == "in_process":
+            handlers.register_projection(runtime)
         submissions.bind(runtime.autocommit, runtime.outbox)
         runtime.background(submissions.run)
         return runtime

@@ -1,4 +1,4 @@
-"""The gateway's subscriber: every run event, into the read model."""
+"""The gateway's subscribers: executor heartbeats, and every run event into the read model."""
 
 from __future__ import annotations
 
@@ -72,11 +72,16 @@ def _already_projected(msg: Msg) -> bool:
     return (msg.headers or {}).get(ORIGIN_HEADER) == GATEWAY_ORIGIN
 
 
-def register(runtime: ServiceRuntime, executors: ExecutorRegistry) -> None:
+def register_heartbeats(runtime: ServiceRuntime, executors: ExecutorRegistry) -> None:
+    """Executors' heartbeats, for ``GET /executors`` and pre-flight validation (API process)."""
+
     @runtime.broker.subscriber(subjects.EXECUTOR_HEARTBEAT)
     async def on_executor_heartbeat(msg: NatsMessage) -> None:
         executors.record_raw(msg.body)
 
+
+def register_projection(runtime: ServiceRuntime) -> None:
+    """Run events into the read model: in the API process, or in the projector process."""
     # One consumer for all of them keeps a run's events in stream order.
     runtime.consume(
         ConsumerSpec[Message](

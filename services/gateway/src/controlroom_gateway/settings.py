@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -37,6 +37,12 @@ class GatewaySettings(ServiceSettings):
         default=1000.0, ge=0, description="Requests per second per tenant (0 turns it off)"
     )
     rate_limit_burst: int = Field(default=2000, ge=1)
+    read_model: Literal["in_process", "separate"] = Field(
+        default="in_process",
+        description="Where run events are projected into the read model: in the API process, "
+        "or in a separate `python -m controlroom_gateway projector` process, so that the "
+        "projection never delays a request",
+    )
     sse_poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often a live event stream looks for new events"
     )

@@ -1,8 +1,9 @@
 """``python -m controlroom_devstack up|down|logs``: the whole system on one machine.
 
 ``up`` starts nats-server and Postgres (data under ``$CONTROLROOM_HOME``, default
-``.controlroom/``), then the six services, waits until all are ready, prints where the API is,
-and runs until Ctrl-C or ``down``. A second ``up`` keeps the data.
+``.controlroom/``), then the six services (the gateway as API + projector), waits until all
+are ready, prints where the API is, and runs until Ctrl-C or ``down``. A second ``up`` keeps
+the data.
 """
 
 from __future__ import annotations

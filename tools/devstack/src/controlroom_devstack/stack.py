@@ -1,4 +1,12 @@
-"""The six services as separate processes, started in order and waited on until ready."""
+"""The six services as separate processes (the gateway as two: its API and its read-model
+projector), started in order and waited on until ready.
+
+Only the API answers clients while they wait; every other process works through a queue. On
+one small machine they all share the same cores, so the background processes run at a lower
+CPU priority (``StackConfig.background_nice``): the operating system then lets a request
+through first and the queues drain in the time left, which is what a deployment expresses
+with separate nodes or CPU requests.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +52,9 @@ class ServiceDef:
     name: str
     module: str
     env_key: str
+    args: tuple[str, ...] = ()
+    background: bool = True
+    """Works through a queue rather than answering a waiting client."""
 
 
 # The gateway starts last: once it answers /readyz, everything behind it is ready too.
@@ -53,7 +64,8 @@ SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("executor-k8s", "controlroom_executor_k8s", "EXECUTOR_K8S"),
     ServiceDef("lineage", "controlroom_lineage", "LINEAGE"),
     ServiceDef("notifier", "controlroom_notifier", "NOTIFIER"),
-    ServiceDef("gateway", "controlroom_gateway", "GATEWAY"),
+    ServiceDef("gateway-projector", "controlroom_gateway", "GATEWAY_PROJECTOR", ("projector",)),
+    ServiceDef("gateway", "controlroom_gateway", "GATEWAY", background=False),
 )
 
 
@@ -68,6 +80,8 @@ class StackConfig:
     gateway_port: int = 8789
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    background_nice: int = 10
+    """Niceness of the background services (0: the same priority as the API)."""
 
     def port(self, service: ServiceDef) -> int:
         if service.name == "gateway":
@@ -114,6 +128,8 @@ class ServiceStack:
                     c.artifacts_dir or c.workdir.parent / "artifacts"
                 ),
                 f"CONTROLROOM_{service.env_key}_PORT": str(c.port(service)),
+                # The projector process keeps the read model; the API only answers.
+                "CONTROLROOM_READ_MODEL": "separate",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -134,8 +150,10 @@ class ServiceStack:
     def _spawn(self, service: ServiceDef) -> None:
         log = open(self.config.logs_dir / f"{service.name}.log", "ab")  # noqa: SIM115
         self._logs.append(log)
+        nice = self.config.background_nice if service.background else 0
         self.processes[service.name] = subprocess.Popen(
-            [sys.executable, "-m", service.module],
+            [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", service.module]
+            + list(service.args),
             env=self._env(service),
             stdout=log,
             stderr=subprocess.STDOUT,
