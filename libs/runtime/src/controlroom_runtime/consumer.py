@@ -110,7 +110,7 @@ async def run_consumer(
     runtime: ServiceRuntime, spec: ConsumerSpec[M], stopping: asyncio.Event, grace: float
 ) -> None:
     """Create (or update) the durable consumer and handle its messages until ``stopping``."""
-    js: JetStreamContext = runtime.broker.connection.jetstream()
+    js = runtime.jetstream
     await js.add_consumer(spec.stream, spec.consumer_config())
     sub = await js.pull_subscribe_bind(durable=spec.name, stream=spec.stream)
     try:

@@ -69,6 +69,11 @@ async def publish_pipelined(
     return stored + [False] * (len(messages) - len(acks))
 
 
+def _stored_in_order(messages: Sequence[OutgoingMessage], stored: list[bool]) -> list[UUID]:
+    """The ids of the messages before the first one the stream did not store."""
+    return [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
+
+
 def outgoing(message: BaseModel, *, message_id: UUID, subject: str) -> OutgoingMessage:
     """Serialise a message with its dedup id and the current trace context in its headers."""
     headers = inject_headers({"Nats-Msg-Id": str(message_id), "content-type": "application/json"})
@@ -116,30 +121,22 @@ class Outbox:
         """
         if not messages:
             return 0
-        stored = await self._publish(messages)
-        sent = [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
-        if len(sent) < len(messages):
-            log.warning(
-                "outbox publish failed; relay will retry",
-                extra={"failed": len(messages) - len(sent)},
-            )
-        return self._sent(sent)
+        return self._sent(_stored_in_order(messages, await self._publish(messages)), messages)
 
     async def publish_independent(self, messages: Sequence[OutgoingMessage]) -> int:
         """Publish committed messages whose order does not matter; forget each one stored."""
         if not messages:
             return 0
         stored = await self._publish(messages)
-        sent = [m.id for m, ok in zip(messages, stored, strict=True) if ok]
-        if len(sent) < len(messages):
+        return self._sent([m.id for m, ok in zip(messages, stored, strict=True) if ok], messages)
+
+    def _sent(self, ids: list[UUID], attempted: Sequence[OutgoingMessage]) -> int:
+        """Remember published messages, to be deleted from the outbox by the relay loop."""
+        if len(ids) < len(attempted):
             log.warning(
                 "outbox publish failed; relay will retry",
-                extra={"failed": len(messages) - len(sent)},
+                extra={"failed": len(attempted) - len(ids)},
             )
-        return self._sent(sent)
-
-    def _sent(self, ids: list[UUID]) -> int:
-        """Remember published messages, to be deleted from the outbox by the relay loop."""
         if ids:
             self._published.extend(ids)
             self._on_published(len(ids))
@@ -174,7 +171,7 @@ class Outbox:
             messages = [OutgoingMessage(r.id, r.subject, r.payload, r.headers) for r in rows]
             stored = await self._publish(messages) if messages else []
             # In order: from the first failure on, everything waits for the next pass.
-            sent = [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
+            sent = _stored_in_order(messages, stored)
             if sent:
                 await session.execute(sa.delete(t).where(t.c.id.in_(sent)))
         if sent:

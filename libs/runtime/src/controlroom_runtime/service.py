@@ -72,7 +72,7 @@ class ServiceRuntime:
             graceful_timeout=10.0,
             max_reconnect_attempts=-1,
         )
-        self._js: JetStreamContext | None = None  # made once connected, then reused
+        self._js: JetStreamContext | None = None
         self.engine: AsyncEngine = db.create_engine(
             settings.database_url, pool_size=settings.db_pool_size
         )
@@ -120,17 +120,20 @@ class ServiceRuntime:
             log.exception("background task crashed", extra={"service": self.name})
 
     # -- messaging ------------------------------------------------------------------------
-    async def publish_in_order(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
-        """Publish to JetStream, pipelined, in order; which messages the stream stored."""
+    @property
+    def jetstream(self) -> JetStreamContext:
+        """One JetStream context for the connection (made once connected, then reused)."""
         if self._js is None:
             self._js = self.broker.connection.jetstream()
-        return await publish_pipelined(self._js, messages)
+        return self._js
+
+    async def publish_in_order(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        """Publish to JetStream, pipelined, in order; which messages the stream stored."""
+        return await publish_pipelined(self.jetstream, messages)
 
     async def publish_now(self, message: OutgoingMessage) -> None:
         """Publish to JetStream and wait for the stream's ack (raises if not stored)."""
-        if self._js is None:
-            self._js = self.broker.connection.jetstream()
-        await self._js.publish(
+        await self.jetstream.publish(
             message.subject, message.payload, headers=message.headers, timeout=5.0
         )
 
@@ -138,7 +141,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         await migrations.upgrade(self.engine, self.migrations_dir, self.schema)
         await self.broker.connect()
-        await provision_streams(self.broker.connection.jetstream())
+        await provision_streams(self.jetstream)
         await self.broker.start()
         # A round trip to the server: every subscription above is in place before the service
         # reports started (a request sent right after would otherwise find no one listening).

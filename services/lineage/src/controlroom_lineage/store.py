@@ -87,8 +87,8 @@ async def note_declared(
     run_id: UUID,
     tenant_id: str,
     job_type: str,
-    source: str | None,
-    target: str | None,
+    source: str,
+    target: str,
 ) -> sa.Row[bool, bool]:
     """Record a run's declared source and target; returns (submitted, completed) after."""
     params = {
