@@ -203,8 +203,14 @@ async def test_cancel_terminates_a_running_job_and_is_idempotent(
 
 
 async def test_both_executors_report_in(api: httpx.AsyncClient) -> None:
-    rows = (await api.get("/api/v1/executors")).json()
-    by_kind = {row["kind"]: row for row in rows}
+    async def both_kinds() -> dict[str, dict[str, Any]] | None:
+        # Heartbeats are asynchronous: the gateway's roll call brings them within a round
+        # trip of its start, which may still be just after it reported ready.
+        rows = (await api.get("/api/v1/executors")).json()
+        by_kind = {row["kind"]: row for row in rows}
+        return by_kind if {"docker", "k8s"} <= by_kind.keys() else None
+
+    by_kind = await eventually(both_kinds, timeout=10, what="both executor kinds listed")
     assert by_kind["docker"]["ready"] is True and by_kind["docker"]["capacity"] >= 1
     assert by_kind["k8s"]["ready"] is False  # no cluster configured here
 

@@ -48,6 +48,9 @@ LINEAGE_EDGE_REMOVED: Final = f"{EVENTS_PREFIX}.lineage.edge_removed"
 # only the latest one matters, and persisting them would cost a write per run every 5 s.
 RUN_HEARTBEAT: Final = "controlroom.heartbeat.run"
 EXECUTOR_HEARTBEAT: Final = "controlroom.heartbeat.executor"
+# Asks every executor to send its heartbeat now (a listener that just started would otherwise
+# know of no executor for up to one heartbeat interval).
+EXECUTOR_ROLL_CALL: Final = "controlroom.heartbeat.roll_call"
 
 # Request-reply queries answered by the service that owns the data.
 LINEAGE_GRAPH_QUERY: Final = "controlroom.rpc.lineage.graph"

@@ -1,13 +1,16 @@
-"""Periodic executor heartbeats on plain NATS."""
+"""Periodic executor heartbeats on plain NATS, and the roll call that asks for one at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
 
+from controlroom_contracts import subjects
 from controlroom_contracts.executors import ExecutorHeartbeat
 
 log = logging.getLogger(__name__)
@@ -19,14 +22,37 @@ async def announce(
     interval: float,
     stopping: asyncio.Event,
 ) -> None:
-    """Publish ``beat()`` every ``interval`` seconds until the service stops."""
-    while not stopping.is_set():
-        try:
-            message = beat()
-            await broker.publish(message.model_dump_json(), message.subject)
-        except Exception:
-            log.warning("heartbeat not published", exc_info=True)
-        try:
-            await asyncio.wait_for(stopping.wait(), timeout=interval)
-        except TimeoutError:
-            pass
+    """Publish ``beat()`` every ``interval`` seconds, and at once on a roll call, until the
+    service stops."""
+    called = asyncio.Event()
+
+    async def on_roll_call(_msg: Msg) -> None:
+        called.set()
+
+    roll_call = await broker.connection.subscribe(subjects.EXECUTOR_ROLL_CALL, cb=on_roll_call)
+    try:
+        while not stopping.is_set():
+            called.clear()
+            try:
+                message = beat()
+                await broker.publish(message.model_dump_json(), message.subject)
+            except Exception:
+                log.warning("heartbeat not published", exc_info=True)
+            await _first_of(stopping, called, timeout=interval)
+    finally:
+        with contextlib.suppress(Exception):
+            await roll_call.unsubscribe()
+
+
+async def call_the_roll(broker: NatsBroker) -> None:
+    """Ask every executor for its heartbeat now (a listener calls this once subscribed)."""
+    await broker.publish(b"", subjects.EXECUTOR_ROLL_CALL)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

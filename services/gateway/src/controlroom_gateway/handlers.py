@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
 
@@ -32,6 +34,7 @@ from controlroom_gateway.service import (
 )
 from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER
 from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.heartbeat import call_the_roll
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
 
@@ -78,6 +81,13 @@ def register_heartbeats(runtime: ServiceRuntime, executors: ExecutorRegistry) ->
     @runtime.broker.subscriber(subjects.EXECUTOR_HEARTBEAT)
     async def on_executor_heartbeat(msg: NatsMessage) -> None:
         executors.record_raw(msg.body)
+
+    async def roll_call(_stopping: asyncio.Event) -> None:
+        # Background tasks start once the subscriber above is in place: every executor's
+        # answer is heard, and the registry is whole within a round trip instead of an interval.
+        await call_the_roll(runtime.broker)
+
+    runtime.background(roll_call)
 
 
 def register_projection(runtime: ServiceRuntime) -> None:
