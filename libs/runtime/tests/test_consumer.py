@@ -6,10 +6,12 @@ are a message that fails every time, a redelivered duplicate and a message that 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import nats
+import pytest
 import sqlalchemy as sa
 
 from controlroom_contracts import subjects
@@ -18,7 +20,7 @@ from controlroom_contracts.events import RunCompleted
 from controlroom_devstack.pytest_plugin import purge_streams
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
-from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.consumer import BatchHandler, ConsumerSpec
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.settings import ServiceSettings
@@ -43,8 +45,9 @@ def _completed() -> RunCompleted:
     )
 
 
+@pytest.mark.parametrize("set_based", [False, True], ids=["per-message", "set-based"])
 async def test_a_backlog_is_handled_in_order_in_batches_and_a_failing_message_alone(
-    nats_url: str, database_url: str, event_tap: EventTap
+    nats_url: str, database_url: str, event_tap: EventTap, set_based: bool
 ) -> None:
     good = [_completed() for _ in range(20)]
     poison = _completed()
@@ -67,6 +70,18 @@ async def test_a_backlog_is_handled_in_order_in_batches_and_a_failing_message_al
         if event.event_id == poison.event_id:
             raise RuntimeError("this message always fails")
 
+    batch_calls: list[int] = []
+
+    async def batch_handler(uow: UnitOfWork, events: Sequence[RunCompleted]) -> None:
+        batch_calls.append(len(events))
+        await uow.session.execute(
+            sa.insert(applied), [{"event_id": event.event_id} for event in events]
+        )
+        if any(event.event_id == poison.event_id for event in events):
+            raise RuntimeError("this message always fails")
+
+    batched: BatchHandler[RunCompleted] | None = batch_handler if set_based else None
+
     runtime = ServiceRuntime(
         name="consumer-test",
         settings=ServiceSettings(nats_url=nats_url, database_url=database_url),
@@ -80,6 +95,7 @@ async def test_a_backlog_is_handled_in_order_in_batches_and_a_failing_message_al
             subjects=[subjects.RUN_COMPLETED],
             models={subjects.RUN_COMPLETED: RunCompleted},
             handler=handler,
+            batch_handler=batched,
             max_deliver=2,
             batch_size=8,  # the backlog makes three batches, one of them with the failing message
         )
@@ -125,6 +141,8 @@ async def test_a_backlog_is_handled_in_order_in_batches_and_a_failing_message_al
         assert duplicates == 1
         # The backlog went through in transactions of many messages, not one per message.
         assert batches is not None and 1 <= batches < len(good) / 2
+        # The set-based handler took whole batches (the failing one too, before its retry).
+        assert (max(batch_calls, default=0) > 1) is set_based
     finally:
         await runtime.stop()
         await purge_streams(nats_url)

@@ -14,6 +14,8 @@ Two ways to run, chosen by ``ConsumerSpec.concurrency``:
   cost per event low; when idle a batch is a single message, so latency does not suffer. If any
   message of a batch fails, the transaction rolls back and the batch is handled again one
   message per transaction, so the failing message is retried (and finally dead-lettered) alone.
+  A consumer may also give a ``batch_handler`` that applies the whole batch at once, set-based
+  (a fixed number of statements per batch instead of some per message).
 * **Concurrent** (concurrency > 1): each message in its own transaction, up to ``concurrency`` at
   once, with the delivery kept alive while a long handler (an executor running a job) works.
 
@@ -57,6 +59,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 Handler = Callable[[UnitOfWork, M], Awaitable[None]]
+BatchHandler = Callable[[UnitOfWork, Sequence[M]], Awaitable[None]]
 
 IDLE_WAIT_SECONDS = 1.0
 """How long one pull waits for a message when there is none; also how soon a stop is noticed."""
@@ -85,6 +88,10 @@ class ConsumerSpec(Generic[M]):
     skip: Callable[[Msg], bool] | None = None
     """Messages for which this is true are acknowledged without being decoded or handled
     (their effect is known to be in place already)."""
+    batch_handler: BatchHandler[M] | None = None
+    """Applies a batch of events (in stream order, duplicates removed) in one call. It must
+    have the effect of ``handler`` applied to each event in turn; ``handler`` still handles
+    the messages a failed batch retries one at a time."""
 
     def consumer_config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -276,14 +283,23 @@ async def handle_batch(runtime: ServiceRuntime, spec: ConsumerSpec[M], msgs: lis
             fresh = await inbox.claim_many(
                 uow.session, runtime.inbox_table, spec.name, (d.event.event_id for d in deliveries)
             )
+            to_handle: list[_Delivery[M]] = []
             for delivery in deliveries:
                 if delivery.event.event_id not in fresh:
                     outcomes.append("duplicate")
                     continue
                 fresh.discard(delivery.event.event_id)  # the same event twice in one batch
-                with _handling(spec, delivery):
-                    await spec.handler(uow, delivery.event)
+                to_handle.append(delivery)
                 outcomes.append("handled")
+            if spec.batch_handler is not None:
+                with tracer(__name__).start_as_current_span(
+                    f"{spec.name} handle batch", attributes={"messages": len(to_handle)}
+                ):
+                    await spec.batch_handler(uow, [d.event for d in to_handle])
+            else:
+                for delivery in to_handle:
+                    with _handling(spec, delivery):
+                        await spec.handler(uow, delivery.event)
     except Exception:
         log.info(
             "batch failed; handling its messages one per transaction",

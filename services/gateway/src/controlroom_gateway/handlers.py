@@ -24,14 +24,8 @@ from controlroom_contracts.events import (
     RunQueued,
     RunStarted,
 )
+from controlroom_gateway import projection
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.service import (
-    project_artifact,
-    project_artifact_deletion,
-    project_run_event,
-    project_submission,
-    record_history,
-)
 from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.heartbeat import call_the_roll
@@ -55,19 +49,8 @@ MODELS: dict[str, type[Message]] = {
 }
 
 
-async def _project(uow: UnitOfWork, event: Message) -> None:
-    if isinstance(event, JobSubmitted):
-        await project_submission(uow, event)
-    elif isinstance(
-        event, RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
-    ):
-        await project_run_event(uow, event)
-    elif isinstance(event, ArtifactStored):
-        await project_artifact(uow, event)
-    elif isinstance(event, ArtifactDeleted):
-        await project_artifact_deletion(uow, event)
-    elif isinstance(event, RunProgress | RunLog | ArtifactReported | ContinueCallbackReceived):
-        await record_history(uow, event)
+async def _project_one(uow: UnitOfWork, event: Message) -> None:
+    await projection.project(uow, [event])
 
 
 def _already_projected(msg: Msg) -> bool:
@@ -99,7 +82,8 @@ def register_projection(runtime: ServiceRuntime) -> None:
             stream=subjects.EVENTS_STREAM,
             subjects=list(MODELS),
             models=MODELS,
-            handler=_project,
+            handler=_project_one,
+            batch_handler=projection.project,
             skip=_already_projected,
         )
     )

@@ -1,4 +1,6 @@
-"""Gateway use cases: accept a job, and keep the run read model in step with run events."""
+"""Gateway use cases: accept a job, cancel a run, take in events and callbacks about runs.
+
+The read model that follows the runs' events is kept in ``projection``."""
 
 from __future__ import annotations
 
@@ -18,20 +20,12 @@ from controlroom_contracts.api import (
     RunStatus,
 )
 from controlroom_contracts.events import (
-    ArtifactDeleted,
     ArtifactReported,
-    ArtifactStored,
     CancelRequested,
     ContinueCallbackReceived,
     JobSubmitted,
-    RunCancelled,
-    RunCompleted,
-    RunDispatched,
-    RunFailed,
     RunLog,
     RunProgress,
-    RunQueued,
-    RunStarted,
 )
 from controlroom_gateway import idempotency, store
 from controlroom_gateway.auth import Principal
@@ -46,63 +40,6 @@ from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
-ReportedEvent = (
-    RunProgress
-    | RunLog
-    | ArtifactReported
-    | ArtifactStored
-    | ArtifactDeleted
-    | ContinueCallbackReceived
-)
-
-_ENVELOPE = {"event_id", "occurred_at", "schema_version", "tenant_id", "run_id", "event_type"}
-
-
-def history_type(event_type: str) -> str:
-    """``run.started`` -> ``started``; both artifact events -> ``artifact`` (PRD FR-4 names)."""
-    if event_type == "run.artifact_deleted":
-        return "artifact_deleted"
-    if event_type.startswith("run.artifact"):
-        return "artifact"
-    return event_type.removeprefix("run.")
-
-
-async def project_artifact(uow: UnitOfWork, event: ArtifactStored) -> None:
-    """An artifact stored by an executor (or by our own upload) joins the run's artifacts."""
-    if event.storage_key is not None:
-        await store.add_artifact(
-            uow.session,
-            store.ArtifactRow(
-                id=event.artifact_id,
-                tenant_id=event.tenant_id,
-                run_id=event.run_id,
-                path=event.path,
-                size_bytes=event.size_bytes,
-                checksum=event.checksum,
-                content_type=event.content_type,
-                storage_key=event.storage_key,
-                created_at=event.occurred_at,
-            ),
-        )
-    await record_history(uow, event)
-
-
-async def project_artifact_deletion(uow: UnitOfWork, event: ArtifactDeleted) -> None:
-    await store.delete_artifact(uow.session, event.artifact_id, event.tenant_id)
-    await record_history(uow, event)
-
-
-async def record_history(uow: UnitOfWork, event: RunEvent | ReportedEvent) -> None:
-    await store.add_run_event(
-        uow.session,
-        tenant_id=event.tenant_id,
-        run_id=event.run_id,
-        event_type=history_type(event.event_type),
-        occurred_at=event.occurred_at,
-        data=event.model_dump(mode="json", exclude=_ENVELOPE),
-    )
 
 
 async def request_cancel(uow: UnitOfWork, run_id: UUID, principal: Principal) -> RunStatus:
@@ -155,7 +92,7 @@ async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: 
     }
     if body.timestamp is not None:
         common["occurred_at"] = body.timestamp
-    event: ReportedEvent
+    event: RunProgress | RunLog | ArtifactReported
     if isinstance(body, ProgressEventIn):
         event = RunProgress(**common, percent=body.data.percent, message=body.data.message)
     elif isinstance(body, LogEventIn):
@@ -273,55 +210,3 @@ async def submit_with_key(uow: UnitOfWork, event: JobSubmitted, idempotency_key:
     await store.insert_runs(uow.session, [store.submitted_run(event)])
     await uow.emit_outgoing(submission_message(event))
     return Submission(event.run_id, event.occurred_at, replayed=False)
-
-
-async def project_submission(uow: UnitOfWork, event: JobSubmitted) -> None:
-    """A JobSubmitted published straight to NATS by an internal system becomes a run here too."""
-    await store.insert_runs(uow.session, [store.submitted_run(event)])
-
-
-async def project_run_event(uow: UnitOfWork, event: RunEvent) -> None:
-    """Reflect the run's progress. Status only moves forward; older attempts change nothing."""
-    row = await store.lock_run(uow.session, event.run_id, event.tenant_id)
-    if row is None:
-        log.warning("event for an unknown run ignored", extra={"event_type": event.event_type})
-        return
-    current = RunStatus(row.status)
-    attempt = getattr(event, "attempt", row.attempt)
-    if attempt < row.attempt:
-        return  # fencing: an older attempt's report changes nothing
-    changes: dict[str, Any] = {}
-    target = current
-    if isinstance(event, RunQueued):
-        target = RunStatus.queued
-        changes |= {"queued_at": event.occurred_at, "executor_kind": event.executor_kind}
-    elif isinstance(event, RunDispatched):
-        target = RunStatus.dispatched
-        changes |= {"executor_kind": event.executor_kind}
-    elif isinstance(event, RunStarted):
-        target = RunStatus.running
-        changes |= {"started_at": event.occurred_at, "sandboxed": event.sandboxed}
-    elif isinstance(event, RunCompleted):
-        target = RunStatus.completed
-        changes |= {"completed_at": event.finished_at, "exit_code": event.exit_code}
-    elif isinstance(event, RunFailed):
-        target = RunStatus.failed
-        changes |= {
-            "completed_at": event.finished_at,
-            "exit_code": event.exit_code,
-            "failure_reason": event.failure_reason.value,
-            "error": event.error,
-        }
-    elif isinstance(event, RunCancelled):
-        target = RunStatus.cancelled
-        changes |= {"completed_at": event.finished_at, "error": event.reason}
-    if current.is_terminal or target.rank < current.rank:
-        # Late but still informative (RunStarted after RunCompleted): fill what is missing only.
-        changes = {k: v for k, v in changes.items() if row._mapping[k] is None}
-    else:
-        changes["status"] = target.value
-    if attempt > row.attempt:
-        changes["attempt"] = attempt
-    if changes:
-        await store.update_run(uow.session, event.run_id, **changes)
-    await record_history(uow, event)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -97,24 +97,36 @@ job_templates = sa.Table(
 TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
 
 
-async def add_run_event(
-    session: AsyncSession,
-    *,
-    tenant_id: str,
-    run_id: UUID,
-    event_type: str,
-    occurred_at: datetime,
-    data: dict[str, Any],
-) -> None:
+_ADD_RUN_EVENTS = sa.text(
+    f"""
+    INSERT INTO {run_events.fullname} (tenant_id, run_id, event_type, occurred_at, data)
+    SELECT tenant_id, run_id, event_type, occurred_at, data::jsonb
+    FROM unnest(:tenant_id, :run_id, :event_type, :occurred_at, :data)
+         WITH ORDINALITY AS e(tenant_id, run_id, event_type, occurred_at, data, position)
+    ORDER BY position
+    """
+).bindparams(
+    sa.bindparam("tenant_id", type_=ARRAY(sa.Text)),
+    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
+    sa.bindparam("event_type", type_=ARRAY(sa.Text)),
+    sa.bindparam("occurred_at", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("data", type_=ARRAY(sa.Text)),
+)
+
+
+async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Append history rows (``data`` as JSON text) in one statement, ids in the given order.
+
+    The statement is the same for any number of rows (arrays, not a row of parameters per
+    event), so it is prepared once.
+    """
     await session.execute(
-        sa.insert(run_events).values(
-            tenant_id=tenant_id,
-            run_id=run_id,
-            event_type=event_type,
-            occurred_at=occurred_at,
-            data=data,
-        )
+        _ADD_RUN_EVENTS,
+        {key: [row[key] for row in rows] for key in _RUN_EVENT_COLUMNS},
     )
+
+
+_RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
 
 
 async def list_run_events(
@@ -166,6 +178,13 @@ async def add_artifact(session: AsyncSession, row: ArtifactRow) -> bool:
         insert(artifacts).values(**row.__dict__).on_conflict_do_nothing().returning(artifacts.c.id)
     )
     return result.first() is not None
+
+
+async def add_artifacts(session: AsyncSession, rows: Sequence[ArtifactRow]) -> None:
+    """Insert artifacts (one multi-row statement); one already recorded is left as it is."""
+    await session.execute(
+        insert(artifacts).on_conflict_do_nothing(), [row.__dict__ for row in rows]
+    )
 
 
 async def get_artifact(
@@ -279,8 +298,53 @@ async def lock_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> sa.Ro
     ).first()
 
 
-async def update_run(session: AsyncSession, run_id: UUID, **values: Any) -> None:
-    await session.execute(sa.update(runs).where(runs.c.run_id == run_id).values(**values))
+_MUTABLE_RUN_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    "status": sa.Text(),
+    "queued_at": sa.DateTime(timezone=True),
+    "started_at": sa.DateTime(timezone=True),
+    "completed_at": sa.DateTime(timezone=True),
+    "attempt": sa.Integer(),
+    "executor_kind": sa.Text(),
+    "sandboxed": sa.Boolean(),
+    "exit_code": sa.Integer(),
+    "failure_reason": sa.Text(),
+    "error": sa.Text(),
+}
+"""What run events change in a run (the rest is fixed when it is submitted)."""
+
+_LOCK_RUNS = sa.text(
+    f"""
+    SELECT run_id, tenant_id, {", ".join(_MUTABLE_RUN_COLUMNS)}
+    FROM {runs.fullname} WHERE run_id = ANY(:run_ids)
+    ORDER BY run_id  -- one lock order for every projector, so two never deadlock
+    FOR UPDATE
+    """
+).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
+
+_WRITE_RUNS = sa.text(
+    f"""
+    UPDATE {runs.fullname} AS r
+    SET {", ".join(f"{c} = u.{c}" for c in _MUTABLE_RUN_COLUMNS)}
+    FROM unnest(:run_id, {", ".join(f":{c}" for c in _MUTABLE_RUN_COLUMNS)})
+         AS u(run_id, {", ".join(_MUTABLE_RUN_COLUMNS)})
+    WHERE r.run_id = u.run_id
+    """
+).bindparams(
+    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
+    *(sa.bindparam(c, type_=ARRAY(t)) for c, t in _MUTABLE_RUN_COLUMNS.items()),
+)
+
+
+async def lock_runs(session: AsyncSession, run_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
+    """The runs' tenant and every column run events change, locked for this transaction."""
+    result = await session.execute(_LOCK_RUNS, {"run_ids": list(run_ids)})
+    return {row.run_id: dict(row._mapping) for row in result}
+
+
+async def write_runs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Write back runs read with ``lock_runs`` and changed since (one statement for all)."""
+    params = {c: [row[c] for row in rows] for c in ("run_id", *_MUTABLE_RUN_COLUMNS)}
+    await session.execute(_WRITE_RUNS, params)
 
 
 _ARTIFACT_COLUMNS = [c.label(f"artifact_{c.name}") for c in artifacts.c]
