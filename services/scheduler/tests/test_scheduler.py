@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from functools import partial
+from typing import Any
 from uuid import uuid4
+
+import nats
 
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
@@ -11,6 +15,7 @@ from controlroom_contracts.events import JobSubmitted, RunStarted
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
+from controlroom_runtime.streams import provision_streams
 from controlroom_scheduler.app import create_app
 from controlroom_scheduler.settings import SchedulerSettings
 
@@ -153,3 +158,43 @@ async def test_report_from_a_stale_attempt_is_ignored_and_counted(
 
         assert await eventually(ignored, what="the ignored-transition count") == 1.0
         assert json.loads(stale.model_dump_json())["attempt"] == 7
+
+
+async def test_a_backlog_of_submissions_is_accepted_as_a_batch_each_run_once(
+    nats_url: str, database_url: str, event_tap: EventTap
+) -> None:
+    """Waiting before the scheduler starts, the backlog is handled in one set-based batch:
+    routed runs are dispatched, an unrouted one fails, and a run submitted twice under two
+    event ids (an upstream retry that minted a new event) is dispatched once."""
+    routed = [_submitted() for _ in range(6)]
+    unrouted = _submitted("n8n_only_type")
+    again = routed[2].model_copy(update={"event_id": uuid4()})
+    backlog = [*routed[:3], unrouted, again, *routed[3:]]
+    client = await nats.connect(nats_url)
+    try:
+        await provision_streams(client.jetstream())
+    finally:
+        await client.close()
+    for event in backlog:
+        await event_tap.publish(event.subject, event.model_dump_json().encode())
+    app = create_app(_settings(nats_url, database_url))
+    async with running(app):
+        failed = await event_tap.wait_for(
+            subjects.RUN_FAILED, lambda d: d["run_id"] == str(unrouted.run_id)
+        )
+        assert failed.data["failure_reason"] == "no_route"
+        dispatch = subjects.dispatch_subject("docker")
+        for run_id in (str(e.run_id) for e in routed):
+            await event_tap.wait_for(dispatch, partial(_is_run, run_id))
+        dispatched = [s.data["run_id"] for s in event_tap.matching(dispatch)]
+        assert sorted(dispatched) == sorted(str(e.run_id) for e in routed)
+        queued = [s.data["run_id"] for s in event_tap.matching(subjects.RUN_QUEUED)]
+        assert sorted(queued) == sorted(str(e.run_id) for e in routed)
+        batches = app.state.runtime.metrics.registry.get_sample_value(
+            "controlroom_consumer_batch_messages_count", {"consumer": "scheduler-submissions"}
+        )
+        assert batches is not None and batches < len(backlog)
+
+
+def _is_run(run_id: str, data: dict[str, Any]) -> bool:
+    return bool(data["run_id"] == run_id)

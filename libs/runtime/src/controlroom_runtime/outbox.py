@@ -8,7 +8,9 @@ publish inside the stream's duplicate window.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlroom_runtime.tracing import inject_headers
@@ -103,13 +106,16 @@ class Outbox:
         await self.stage_many(session, [message])
 
     async def stage_many(self, session: AsyncSession, messages: Sequence[OutgoingMessage]) -> None:
-        """Add messages inside the caller's transaction, in one statement."""
+        """Add messages inside the caller's transaction, in one statement (the same SQL for any
+        number of messages, so prepared once; a multi-row insert is a round of its own per row)."""
         await session.execute(
-            sa.insert(self._table),
-            [
-                {"id": m.id, "subject": m.subject, "payload": m.payload, "headers": m.headers}
-                for m in messages
-            ],
+            _stage_many(self._table),
+            {
+                "id": [m.id for m in messages],
+                "subject": [m.subject for m in messages],
+                "payload": [m.payload for m in messages],
+                "headers": [json.dumps(m.headers) for m in messages],
+            },
         )
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> int:
@@ -195,3 +201,19 @@ class Outbox:
                 await asyncio.wait_for(stopping.wait(), timeout=interval)
             except TimeoutError:
                 pass
+
+
+@functools.cache
+def _stage_many(table: sa.Table) -> sa.TextClause:
+    return sa.text(
+        f"""
+        INSERT INTO {table.fullname} (id, subject, payload, headers)
+        SELECT id, subject, payload, headers::jsonb
+        FROM unnest(:id, :subject, :payload, :headers) AS m(id, subject, payload, headers)
+        """
+    ).bindparams(
+        sa.bindparam("id", type_=ARRAY(sa.Uuid)),
+        sa.bindparam("subject", type_=ARRAY(sa.Text)),
+        sa.bindparam("payload", type_=ARRAY(sa.LargeBinary)),
+        sa.bindparam("headers", type_=ARRAY(sa.Text)),
+    )

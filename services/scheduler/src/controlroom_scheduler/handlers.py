@@ -31,6 +31,7 @@ def register(runtime: ServiceRuntime, scheduler: Scheduler) -> None:
             subjects=[subjects.JOB_SUBMITTED],
             models={subjects.JOB_SUBMITTED: JobSubmitted},
             handler=scheduler.accept,
+            batch_handler=scheduler.accept_all,
         )
     )
     reports: dict[str, type[ExecutorReport]] = {

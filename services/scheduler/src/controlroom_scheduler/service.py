@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from controlroom_contracts.api import FailureReason, RunStatus
 from controlroom_contracts.base import utc_now
@@ -37,52 +37,57 @@ class Scheduler:
         return self._routes.get(job_type)
 
     async def accept(self, uow: UnitOfWork, event: JobSubmitted) -> None:
-        """Queue a submitted run and dispatch its first attempt to the routed executor kind.
+        await self.accept_all(uow, [event])
 
-        First cut: no caps or lanes yet, so a queued run is dispatched in the same transaction.
+    async def accept_all(self, uow: UnitOfWork, events: Sequence[JobSubmitted]) -> None:
+        """Queue submitted runs and dispatch each one's first attempt to its executor kind.
+
+        Set-based: one insert for the whole batch, whose runs are all new (a run id already
+        known, or twice in the batch, is accepted once). First cut: no caps or lanes yet, so a
+        queued run is dispatched in the same transaction.
         """
-        job_type = event.job.job_type
-        kind = self._routes.get(job_type)
-        if kind is None:
-            inserted = await store.insert_run(
-                uow.session,
-                run_id=event.run_id,
-                tenant_id=event.tenant_id,
-                job_type=job_type,
-                executor_kind=None,
-                status=RunStatus.failed,
-                attempt=0,
+        new = [
+            store.NewRun(
+                run_id=e.run_id,
+                tenant_id=e.tenant_id,
+                job_type=e.job.job_type,
+                executor_kind=(kind := self._routes.get(e.job.job_type)),
+                status=RunStatus.dispatched if kind else RunStatus.failed,
+                attempt=1 if kind else 0,
             )
-            if inserted:
-                log.warning("no executor routed for job type", extra={"job_type": job_type})
-                await uow.emit(
-                    RunFailed(
-                        tenant_id=event.tenant_id,
-                        run_id=event.run_id,
-                        attempt=0,
-                        failure_reason=FailureReason.no_route,
-                        error=f"no executor kind is routed for job type {job_type!r}",
-                        finished_at=utc_now(),
-                    )
-                )
-            return
-        inserted = await store.insert_run(
-            uow.session,
-            run_id=event.run_id,
-            tenant_id=event.tenant_id,
-            job_type=job_type,
-            executor_kind=kind,
-            status=RunStatus.dispatched,
-            attempt=1,
+            for e in events
+        ]
+        inserted = await store.insert_runs(uow.session, new)
+        for event, run in zip(events, new, strict=True):
+            if run.run_id not in inserted:
+                log.info("run already known; submission ignored", extra=_ids(event))
+                continue
+            inserted.discard(run.run_id)
+            if run.executor_kind is None:
+                await self._fail_unrouted(uow, event)
+            else:
+                await self._dispatch_first(uow, event, run.executor_kind)
+
+    async def _fail_unrouted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
+        job_type = event.job.job_type
+        log.warning("no executor routed for job type", extra={"job_type": job_type, **_ids(event)})
+        await uow.emit(
+            RunFailed(
+                tenant_id=event.tenant_id,
+                run_id=event.run_id,
+                attempt=0,
+                failure_reason=FailureReason.no_route,
+                error=f"no executor kind is routed for job type {job_type!r}",
+                finished_at=utc_now(),
+            )
         )
-        if not inserted:
-            log.info("run already known; submission ignored")
-            return
+
+    async def _dispatch_first(self, uow: UnitOfWork, event: JobSubmitted, kind: str) -> None:
         await uow.emit(
             RunQueued(
                 tenant_id=event.tenant_id,
                 run_id=event.run_id,
-                job_type=job_type,
+                job_type=event.job.job_type,
                 executor_kind=kind,
             )
         )
@@ -100,7 +105,7 @@ class Scheduler:
             timeout_seconds=self._timeout,
         )
         await uow.emit(command, subject=command.dispatch_subject())
-        log.info("run dispatched", extra={"executor_kind": kind, "attempt": 1})
+        log.info("run dispatched", extra={"executor_kind": kind, "attempt": 1, **_ids(event)})
 
     async def apply_report(self, uow: UnitOfWork, event: ExecutorReport) -> None:
         """Apply an executor's report if it is a valid transition; otherwise ignore and count it."""
@@ -157,3 +162,8 @@ def _target_status(event: ExecutorReport) -> RunStatus:
     if isinstance(event, RunFailed):
         return RunStatus.failed
     return RunStatus.cancelled
+
+
+def _ids(event: JobSubmitted) -> dict[str, str]:
+    """Log fields naming the run (a batch is handled under no single run's log context)."""
+    return {"run_id": str(event.run_id), "tenant_id": event.tenant_id}

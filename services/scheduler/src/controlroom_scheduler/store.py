@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
 from controlroom_contracts.api import RunStatus
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
@@ -50,32 +50,45 @@ class RunRow:
     updated_at: datetime
 
 
-async def insert_run(
-    session: AsyncSession,
-    *,
-    run_id: UUID,
-    tenant_id: str,
-    job_type: str,
-    executor_kind: str | None,
-    status: RunStatus,
-    attempt: int,
-) -> bool:
-    """Insert a new run; False when the run id is already known."""
-    params = {
-        "run_id": run_id,
-        "tenant_id": tenant_id,
-        "job_type": job_type,
-        "executor_kind": executor_kind,
-        "status": status.value,
-        "attempt": attempt,
+@dataclass(frozen=True)
+class NewRun:
+    run_id: UUID
+    tenant_id: str
+    job_type: str
+    executor_kind: str | None
+    status: RunStatus
+    attempt: int
+
+
+_INSERT_RUNS = sa.text(
+    f"""
+    INSERT INTO {runs.fullname} (run_id, tenant_id, job_type, executor_kind, status, attempt)
+    SELECT * FROM unnest(:run_id, :tenant_id, :job_type, :executor_kind, :status, :attempt)
+    ON CONFLICT DO NOTHING
+    RETURNING run_id
+    """
+).bindparams(
+    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
+    sa.bindparam("tenant_id", type_=ARRAY(sa.Text)),
+    sa.bindparam("job_type", type_=ARRAY(sa.Text)),
+    sa.bindparam("executor_kind", type_=ARRAY(sa.Text)),
+    sa.bindparam("status", type_=ARRAY(sa.Text)),
+    sa.bindparam("attempt", type_=ARRAY(sa.Integer)),
+)
+
+
+async def insert_runs(session: AsyncSession, new: Sequence[NewRun]) -> set[UUID]:
+    """Insert new runs in one statement (the same for any number of runs, so prepared once);
+    the ids of those inserted, which leaves out every run id already known."""
+    params: dict[str, list[Any]] = {
+        "run_id": [r.run_id for r in new],
+        "tenant_id": [r.tenant_id for r in new],
+        "job_type": [r.job_type for r in new],
+        "executor_kind": [r.executor_kind for r in new],
+        "status": [r.status.value for r in new],
+        "attempt": [r.attempt for r in new],
     }
-    return (await session.execute(_insert_run(), params)).first() is not None
-
-
-@cache
-def _insert_run() -> ReturningInsert[UUID]:
-    """Built once: it runs for every submission, and building it costs more than running it."""
-    return insert(runs).on_conflict_do_nothing().returning(runs.c.run_id)
+    return set((await session.execute(_INSERT_RUNS, params)).scalars())
 
 
 async def get_run_for_update(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunRow | None:
