@@ -14,10 +14,12 @@ from controlroom_contracts.executors import ExecutorHeartbeat
 from controlroom_devstack.waiting import eventually
 from controlroom_runtime.heartbeat import announce, call_the_roll
 
+PROBE_SUBJECT = "controlroom.test.heartbeat_probe"
+
 
 async def test_a_roll_call_gets_a_heartbeat_long_before_the_interval(nats_url: str) -> None:
     broker = NatsBroker(nats_url)
-    await broker.connect()
+    await broker.start()
     listener = await nats.connect(nats_url)
     heard: list[ExecutorHeartbeat] = []
 
@@ -25,7 +27,23 @@ async def test_a_roll_call_gets_a_heartbeat_long_before_the_interval(nats_url: s
         heard.append(ExecutorHeartbeat.model_validate_json(msg.data))
 
     await listener.subscribe(subjects.EXECUTOR_HEARTBEAT, cb=on_beat)
+    probes: list[Msg] = []
+
+    async def on_probe(msg: Msg) -> None:
+        probes.append(msg)
+
+    await listener.subscribe(PROBE_SUBJECT, cb=on_probe)
     await listener.flush()
+
+    async def path_open() -> bool:
+        # About one run in ten, and only after another test, the first message between these
+        # two fresh connections was not delivered (cause not found; heartbeats tolerate a lost
+        # one, the next comes an interval later). So the test starts once the path from
+        # publisher to listener is seen to carry messages.
+        await broker.connection.publish(PROBE_SUBJECT, b"")
+        return bool(probes)
+
+    await eventually(path_open, timeout=10, what="the listener hearing the publisher")
     stopping = asyncio.Event()
 
     def beat() -> ExecutorHeartbeat:

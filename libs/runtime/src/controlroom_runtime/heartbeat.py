@@ -35,7 +35,7 @@ async def announce(
             called.clear()
             try:
                 message = beat()
-                await broker.publish(message.model_dump_json(), message.subject)
+                await broker.connection.publish(message.subject, message.model_dump_json().encode())
             except Exception:
                 log.warning("heartbeat not published", exc_info=True)
             await _first_of(stopping, called, timeout=interval)
@@ -46,7 +46,7 @@ async def announce(
 
 async def call_the_roll(broker: NatsBroker) -> None:
     """Ask every executor for its heartbeat now (a listener calls this once subscribed)."""
-    await broker.publish(b"", subjects.EXECUTOR_ROLL_CALL)
+    await broker.connection.publish(subjects.EXECUTOR_ROLL_CALL, b"")
 
 
 async def _first_of(*events: asyncio.Event, timeout: float) -> None:
