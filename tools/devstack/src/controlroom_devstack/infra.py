@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import IO
@@ -88,8 +89,15 @@ class NatsServer:
         if self._process is not None and self._process.poll() is not None:
             raise RuntimeError(f"nats-server exited with {self._process.returncode}")
         url = f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except urllib.error.HTTPError as error:
+            # 503 until JetStream is up. The error holds the response's socket: closed here,
+            # not whenever the garbage collector gets to it (a ResourceWarning, an error under
+            # pytest, raised in whichever test happens to be running then).
+            error.close()
+            return False
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
