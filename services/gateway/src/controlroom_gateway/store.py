@@ -97,6 +97,7 @@ job_templates = sa.Table(
 TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
 
 
+_RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
 _ADD_RUN_EVENTS = sa.text(
     f"""
     INSERT INTO {run_events.fullname} (tenant_id, run_id, event_type, occurred_at, data)
@@ -124,9 +125,6 @@ async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         _ADD_RUN_EVENTS,
         {key: [row[key] for row in rows] for key in _RUN_EVENT_COLUMNS},
     )
-
-
-_RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
 
 
 async def list_run_events(
@@ -312,11 +310,12 @@ _MUTABLE_RUN_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
 }
 """What run events change in a run (the rest is fixed when it is submitted)."""
 
+# Locked in run_id order: one lock order for every projector replica, so two never deadlock.
 _LOCK_RUNS = sa.text(
     f"""
     SELECT run_id, tenant_id, {", ".join(_MUTABLE_RUN_COLUMNS)}
     FROM {runs.fullname} WHERE run_id = ANY(:run_ids)
-    ORDER BY run_id  -- one lock order for every projector, so two never deadlock
+    ORDER BY run_id
     FOR UPDATE
     """
 ).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
