@@ -131,3 +131,49 @@ def _outgoing(event: RunCompleted) -> OutgoingMessage:
     from controlroom_runtime.outbox import outgoing
 
     return outgoing(event, message_id=event.event_id, subject=event.subject)
+
+
+async def test_the_relay_republishes_a_transactions_messages_in_the_order_they_were_staged(
+    nats_url: str, database_url: str
+) -> None:
+    """A transaction's rows share ``created_at``; where a row lies in the table is no order
+    either (an update or a vacuum moves it). The relay follows the staging order."""
+    metadata = sa.MetaData(schema="rt3")
+    outbox = outbox_table(metadata)
+    engine = db.create_engine(database_url)
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await js.add_stream(StreamConfig(name="O", subjects=["o.>"], duplicate_window=60))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("CREATE SCHEMA rt3"))
+            await conn.run_sync(metadata.create_all)
+        sessions = db.session_factory(engine)
+        published: list[str] = []
+
+        async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
+            stored = await publish_pipelined(js, messages)
+            published.extend(m.subject for m, ok in zip(messages, stored, strict=True) if ok)
+            return stored
+
+        box = Outbox(outbox, sessions, publish)
+        staged = [
+            OutgoingMessage(uuid4(), f"o.{n}", b"{}", {"Nats-Msg-Id": str(uuid4())})
+            for n in range(5)
+        ]
+        async with sessions.begin() as session:
+            await box.stage_many(session, staged)
+        async with sessions.begin() as session:
+            # The first row moves to the end of the table (a new version, and new index
+            # entries, as a non-HOT update makes), with its created_at as it was.
+            for step in ("1 microsecond", "-1 microsecond"):
+                await session.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id == staged[0].id)
+                    .values(created_at=outbox.c.created_at + sa.text(f"interval '{step}'"))
+                )
+        assert await box.relay_once(older_than=timedelta(0)) == len(staged)
+        assert published == [m.subject for m in staged]
+    finally:
+        await client.close()
+        await engine.dispose()

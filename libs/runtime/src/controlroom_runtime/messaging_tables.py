@@ -18,7 +18,11 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+        # The order rows were staged in: a transaction's rows share created_at (now()), and
+        # the relay must re-publish them in the order they were emitted.
+        sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False),
         sa.Index("ix_outbox_created_at", "created_at"),
+        sa.Index("ix_outbox_position", "position"),
     )
 
 
@@ -60,3 +64,23 @@ def create_messaging_tables_v1(schema: str) -> None:
         ),
         schema=schema,
     )
+
+
+def add_outbox_position_v2(schema: str) -> None:
+    """Migration step (frozen): number outbox rows in the order they are staged, so the relay
+    re-publishes a transaction's messages in order (existing rows are numbered as they are)."""
+    from alembic import op
+
+    op.add_column(
+        "outbox",
+        sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False),
+        schema=schema,
+    )
+    op.create_index("ix_outbox_position", "outbox", ["position"], schema=schema)
+
+
+def drop_outbox_position_v2(schema: str) -> None:
+    from alembic import op
+
+    op.drop_index("ix_outbox_position", "outbox", schema=schema)
+    op.drop_column("outbox", "position", schema=schema)

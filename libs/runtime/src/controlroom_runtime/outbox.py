@@ -169,7 +169,7 @@ class Outbox:
                 await session.execute(
                     sa.select(t.c.id, t.c.subject, t.c.payload, t.c.headers)
                     .where(t.c.created_at < sa.func.now() - older_than)
-                    .order_by(t.c.created_at)
+                    .order_by(t.c.position)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
@@ -209,7 +209,9 @@ def _stage_many(table: sa.Table) -> sa.TextClause:
         f"""
         INSERT INTO {table.fullname} (id, subject, payload, headers)
         SELECT id, subject, payload, headers::jsonb
-        FROM unnest(:id, :subject, :payload, :headers) AS m(id, subject, payload, headers)
+        FROM unnest(:id, :subject, :payload, :headers)
+             WITH ORDINALITY AS m(id, subject, payload, headers, n)
+        ORDER BY n
         """
     ).bindparams(
         sa.bindparam("id", type_=ARRAY(sa.Uuid)),

@@ -1,0 +1,24 @@
+"""executor_k8s: outbox rows numbered in staging order
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+from controlroom_runtime.messaging_tables import add_outbox_position_v2, drop_outbox_position_v2
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+SCHEMA = "executor_k8s"
+
+
+def upgrade() -> None:
+    add_outbox_position_v2(SCHEMA)
+
+
+def downgrade() -> None:
+    drop_outbox_position_v2(SCHEMA)
