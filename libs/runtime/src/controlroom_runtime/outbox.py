@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -108,15 +108,7 @@ class Outbox:
     async def stage_many(self, session: AsyncSession, messages: Sequence[OutgoingMessage]) -> None:
         """Add messages inside the caller's transaction, in one statement (the same SQL for any
         number of messages, so prepared once; a multi-row insert is a round of its own per row)."""
-        await session.execute(
-            _stage_many(self._table),
-            {
-                "id": [m.id for m in messages],
-                "subject": [m.subject for m in messages],
-                "payload": [m.payload for m in messages],
-                "headers": [json.dumps(m.headers) for m in messages],
-            },
-        )
+        await session.execute(_stage_many(self._table), staging_params(messages))
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> int:
         """Publish committed messages in order and forget those up to the first failure.
@@ -203,19 +195,38 @@ class Outbox:
                 pass
 
 
-@functools.cache
-def _stage_many(table: sa.Table) -> sa.TextClause:
-    return sa.text(
-        f"""
+def staging_sql(table: sa.Table) -> str:
+    """The INSERT that stages messages (bound by ``staging_binds``, filled by
+    ``staging_params``) in the outbox ``table``, numbered in order. A statement of its own, or
+    the last part of a larger one: the gateway writes runs and their messages in one."""
+    return f"""
         INSERT INTO {table.fullname} (id, subject, payload, headers)
         SELECT id, subject, payload, headers::jsonb
-        FROM unnest(:id, :subject, :payload, :headers)
+        FROM unnest(:outbox_id, :outbox_subject, :outbox_payload, :outbox_headers)
              WITH ORDINALITY AS m(id, subject, payload, headers, n)
         ORDER BY n
         """
-    ).bindparams(
-        sa.bindparam("id", type_=ARRAY(sa.Uuid)),
-        sa.bindparam("subject", type_=ARRAY(sa.Text)),
-        sa.bindparam("payload", type_=ARRAY(sa.LargeBinary)),
-        sa.bindparam("headers", type_=ARRAY(sa.Text)),
-    )
+
+
+def staging_binds() -> list[sa.BindParameter[Any]]:
+    return [
+        sa.bindparam("outbox_id", type_=ARRAY(sa.Uuid)),
+        sa.bindparam("outbox_subject", type_=ARRAY(sa.Text)),
+        sa.bindparam("outbox_payload", type_=ARRAY(sa.LargeBinary)),
+        sa.bindparam("outbox_headers", type_=ARRAY(sa.Text)),
+    ]
+
+
+def staging_params(messages: Sequence[OutgoingMessage]) -> dict[str, list[Any]]:
+    return {
+        "outbox_id": [m.id for m in messages],
+        "outbox_subject": [m.subject for m in messages],
+        "outbox_payload": [m.payload for m in messages],
+        "outbox_headers": [json.dumps(m.headers) for m in messages],
+    }
+
+
+@functools.cache
+def _stage_many(table: sa.Table) -> sa.TextClause:
+    """The same SQL for any number of messages, so it is prepared once."""
+    return sa.text(staging_sql(table)).bindparams(*staging_binds())

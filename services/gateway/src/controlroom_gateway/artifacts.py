@@ -99,20 +99,10 @@ async def upload_artifact(
         content_type=content_type,
         storage_key=key,
     )
-    row = store.ArtifactRow(
-        id=artifact_id,
-        tenant_id=principal.tenant_id,
-        run_id=run_id,
-        path=path,
-        size_bytes=stored.size_bytes,
-        checksum=event.checksum,
-        content_type=content_type,
-        storage_key=key,
-        created_at=event.occurred_at,
-    )
+    row = store.artifact_row(event, key)
     try:
         async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-            await store.add_artifact(uow.session, row)
+            await store.add_artifacts(uow.session, [row])
             await uow.emit(event)
     except BaseException:
         await objects.delete(key)  # no object without its record

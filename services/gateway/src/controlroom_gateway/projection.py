@@ -50,6 +50,7 @@ ReportedEvent = (
     | ArtifactDeleted
     | ContinueCallbackReceived
 )
+# Spelled out, not get_args() of the unions: isinstance narrows only with a literal tuple.
 _RUN_EVENTS = (RunQueued, RunDispatched, RunStarted, RunCompleted, RunFailed, RunCancelled)
 _REPORTED_EVENTS = (
     RunProgress,
@@ -126,22 +127,6 @@ def _history_row(event: RunEvent | ReportedEvent) -> dict[str, Any]:
     }
 
 
-def _artifact_row(event: ArtifactStored) -> store.ArtifactRow | None:
-    if event.storage_key is None:
-        return None  # reported, not stored: history only
-    return store.ArtifactRow(
-        id=event.artifact_id,
-        tenant_id=event.tenant_id,
-        run_id=event.run_id,
-        path=event.path,
-        size_bytes=event.size_bytes,
-        checksum=event.checksum,
-        content_type=event.content_type,
-        storage_key=event.storage_key,
-        created_at=event.occurred_at,
-    )
-
-
 async def project(uow: UnitOfWork, events: Sequence[Message]) -> None:
     """Apply ``events`` (in stream order) to the read model: runs, artifacts, history."""
     session = uow.session
@@ -165,8 +150,8 @@ async def project(uow: UnitOfWork, events: Sequence[Message]) -> None:
             if not advance(run, event):
                 continue
         elif isinstance(event, ArtifactStored):
-            if (row := _artifact_row(event)) is not None:
-                artifacts.append(row)
+            if event.storage_key is not None:  # otherwise reported, not stored: history only
+                artifacts.append(store.artifact_row(event, event.storage_key))
         elif isinstance(event, ArtifactDeleted):
             # A deletion may follow the artifact's own arrival in this batch.
             await _add_artifacts(uow, artifacts)

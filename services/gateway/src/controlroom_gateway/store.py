@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import ArtifactView, RunEventView, RunStatus, RunView
-from controlroom_contracts.events import JobSubmitted
+from controlroom_contracts.events import ArtifactStored, JobSubmitted
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
-from controlroom_runtime.outbox import OutgoingMessage
+from controlroom_runtime.outbox import OutgoingMessage, staging_binds, staging_params, staging_sql
 
 metadata = sa.MetaData(schema="gateway")
 outbox = outbox_table(metadata)
@@ -171,11 +171,19 @@ class ArtifactRow:
         )
 
 
-async def add_artifact(session: AsyncSession, row: ArtifactRow) -> bool:
-    result = await session.execute(
-        insert(artifacts).values(**row.__dict__).on_conflict_do_nothing().returning(artifacts.c.id)
+def artifact_row(event: ArtifactStored, storage_key: str) -> ArtifactRow:
+    """The read-model row of an artifact stored under ``storage_key``."""
+    return ArtifactRow(
+        id=event.artifact_id,
+        tenant_id=event.tenant_id,
+        run_id=event.run_id,
+        path=event.path,
+        size_bytes=event.size_bytes,
+        checksum=event.checksum,
+        content_type=event.content_type,
+        storage_key=storage_key,
+        created_at=event.occurred_at,
     )
-    return result.first() is not None
 
 
 async def add_artifacts(session: AsyncSession, rows: Sequence[ArtifactRow]) -> None:
@@ -241,9 +249,7 @@ _RECORD_SUBMISSIONS = sa.text(
              AS r({", ".join(_SUBMITTED_RUN_COLUMNS)})
         ON CONFLICT DO NOTHING
     )
-    INSERT INTO {outbox.fullname} (id, subject, payload, headers)
-    SELECT id, subject, payload, headers::jsonb
-    FROM unnest(:message_id, :subject, :payload, :headers) AS m(id, subject, payload, headers)
+    {staging_sql(outbox)}
     """
 ).bindparams(
     sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
@@ -254,10 +260,7 @@ _RECORD_SUBMISSIONS = sa.text(
     sa.bindparam("submitted_by", type_=ARRAY(sa.Text)),
     sa.bindparam("inputs", type_=ARRAY(sa.Text)),
     sa.bindparam("created_at", type_=ARRAY(sa.DateTime(timezone=True))),
-    sa.bindparam("message_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("subject", type_=ARRAY(sa.Text)),
-    sa.bindparam("payload", type_=ARRAY(sa.LargeBinary)),
-    sa.bindparam("headers", type_=ARRAY(sa.Text)),
+    *staging_binds(),
 )
 
 
@@ -274,11 +277,7 @@ async def record_submissions(
     rows = [submitted_run(e) for e in events]
     params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _SUBMITTED_RUN_COLUMNS}
     params["inputs"] = [json.dumps(r["inputs"]) for r in rows]
-    params["message_id"] = [m.id for m in messages]
-    params["subject"] = [m.subject for m in messages]
-    params["payload"] = [m.payload for m in messages]
-    params["headers"] = [json.dumps(m.headers) for m in messages]
-    await conn.execute(_RECORD_SUBMISSIONS, params)
+    await conn.execute(_RECORD_SUBMISSIONS, params | staging_params(messages))
 
 
 async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
