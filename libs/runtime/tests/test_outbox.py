@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from uuid import uuid4
 
 import nats
 import sqlalchemy as sa
 from nats.js.api import StreamConfig
+from nats.js.client import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import RunCompleted
@@ -16,6 +19,27 @@ from controlroom_runtime import db, inbox
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
 from controlroom_runtime.unit_of_work import unit_of_work
+
+
+@asynccontextmanager
+async def _rig(
+    nats_url: str, database_url: str, schema: str, stream: StreamConfig
+) -> AsyncIterator[tuple[JetStreamContext, async_sessionmaker[AsyncSession], sa.Table, sa.Table]]:
+    """A stream, and an outbox and inbox in a schema of their own, for one test."""
+    metadata = sa.MetaData(schema=schema)
+    outbox, inbox_t = outbox_table(metadata), inbox_table(metadata)
+    engine = db.create_engine(database_url)
+    client = await nats.connect(nats_url)
+    try:
+        js = client.jetstream()
+        await js.add_stream(stream)
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+            await conn.run_sync(metadata.create_all)
+        yield js, db.session_factory(engine), outbox, inbox_t
+    finally:
+        await client.close()
+        await engine.dispose()
 
 
 def _event() -> RunCompleted:
@@ -27,19 +51,8 @@ def _event() -> RunCompleted:
 async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
     nats_url: str, database_url: str
 ) -> None:
-    metadata = sa.MetaData(schema="rt")
-    outbox, inbox_t = outbox_table(metadata), inbox_table(metadata)
-    engine = db.create_engine(database_url)
-    client = await nats.connect(nats_url)
-    js = client.jetstream()
-    await js.add_stream(
-        StreamConfig(name="T", subjects=["controlroom.events.>"], duplicate_window=60)
-    )
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("CREATE SCHEMA rt"))
-            await conn.run_sync(metadata.create_all)
-        sessions = db.session_factory(engine)
+    stream = StreamConfig(name="T", subjects=["controlroom.events.>"], duplicate_window=60)
+    async with _rig(nats_url, database_url, "rt", stream) as (js, sessions, outbox, inbox_t):
         published: list[str] = []
 
         async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
@@ -80,9 +93,6 @@ async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
             assert await inbox.claim(session, inbox_t, "c1", first.event_id)
             assert not await inbox.claim(session, inbox_t, "c1", first.event_id)
             assert await inbox.claim(session, inbox_t, "c2", first.event_id)
-    finally:
-        await client.close()
-        await engine.dispose()
 
 
 async def test_pipelined_publish_keeps_order_from_the_first_failure_on(
@@ -91,17 +101,8 @@ async def test_pipelined_publish_keeps_order_from_the_first_failure_on(
     """Messages are written before any ack is awaited; if one is not stored, it and every
     message after it stay in the outbox and are relayed again in order (JetStream drops the
     copies of those that were stored after all)."""
-    metadata = sa.MetaData(schema="rt2")
-    outbox = outbox_table(metadata)
-    engine = db.create_engine(database_url)
-    client = await nats.connect(nats_url)
-    js = client.jetstream()
-    await js.add_stream(StreamConfig(name="P", subjects=["p.ok.>"], duplicate_window=60))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("CREATE SCHEMA rt2"))
-            await conn.run_sync(metadata.create_all)
-        sessions = db.session_factory(engine)
+    stream = StreamConfig(name="P", subjects=["p.ok.>"], duplicate_window=60)
+    async with _rig(nats_url, database_url, "rt2", stream) as (js, sessions, outbox, _inbox):
         box = Outbox(outbox, sessions, lambda messages: publish_pipelined(js, messages))
         first, missing, last = (
             OutgoingMessage(uuid4(), subject, b"{}", {"Nats-Msg-Id": str(n)})
@@ -122,9 +123,6 @@ async def test_pipelined_publish_keeps_order_from_the_first_failure_on(
         async with sessions() as session:
             left = await session.scalar(sa.select(sa.func.count()).select_from(outbox))
         assert left == 0
-    finally:
-        await client.close()
-        await engine.dispose()
 
 
 def _outgoing(event: RunCompleted) -> OutgoingMessage:
@@ -138,17 +136,8 @@ async def test_the_relay_republishes_a_transactions_messages_in_the_order_they_w
 ) -> None:
     """A transaction's rows share ``created_at``; where a row lies in the table is no order
     either (an update or a vacuum moves it). The relay follows the staging order."""
-    metadata = sa.MetaData(schema="rt3")
-    outbox = outbox_table(metadata)
-    engine = db.create_engine(database_url)
-    client = await nats.connect(nats_url)
-    js = client.jetstream()
-    await js.add_stream(StreamConfig(name="O", subjects=["o.>"], duplicate_window=60))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text("CREATE SCHEMA rt3"))
-            await conn.run_sync(metadata.create_all)
-        sessions = db.session_factory(engine)
+    stream = StreamConfig(name="O", subjects=["o.>"], duplicate_window=60)
+    async with _rig(nats_url, database_url, "rt3", stream) as (js, sessions, outbox, _inbox):
         published: list[str] = []
 
         async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
@@ -174,6 +163,3 @@ async def test_the_relay_republishes_a_transactions_messages_in_the_order_they_w
                 )
         assert await box.relay_once(older_than=timedelta(0)) == len(staged)
         assert published == [m.subject for m in staged]
-    finally:
-        await client.close()
-        await engine.dispose()
