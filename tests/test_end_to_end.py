@@ -95,17 +95,25 @@ async def test_failing_run_reports_exit_code_and_calls_on_fail(
     assert callback.json()["status"] == "failed" and callback.json()["exit_code"] == 3
 
 
-async def test_job_routed_to_kubernetes_fails_clearly_without_a_cluster(
+async def test_job_routed_to_kubernetes_waits_saying_there_is_no_executor(
     api: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
+    """executor-k8s without a cluster reports in as not ready: its runs wait, queued, with
+    the reason shown, and can be cancelled (nothing is tried on an executor that cannot run)."""
     body = job(receiver, "print(1)", job_type="schema_migration")
     run_id = (await api.post("/api/v1/jobs/run", json=body)).json()["run_id"]
-    view = await wait_for_status(api, run_id, "completed", "failed")
-    assert view["status"] == "failed" and view["executor_kind"] == "k8s"
-    assert view["failure_reason"] == "executor_error"
-    assert "no Kubernetes cluster configured" in view["error"]
+
+    async def explained() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await api.get(f"/api/v1/runs/{run_id}")).json()
+        return view if view["queue_reason"] and view["executor_kind"] else None
+
+    view = await eventually(explained, what="a queue reason")
+    assert view["status"] == "queued" and view["executor_kind"] == "k8s"
+    assert view["queue_reason"] == "no_executor" and view["queue_position"] >= 1
+    assert (await api.post(f"/api/v1/runs/{run_id}/cancel")).status_code == 202
+    view = await wait_for_status(api, run_id, "cancelled")
     callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
-    assert callback.path == "/fail"
+    assert callback.path == "/fail" and callback.json()["status"] == "cancelled"
 
 
 async def test_bad_input_is_refused_before_anything_is_queued(api: httpx.AsyncClient) -> None:

@@ -50,10 +50,10 @@ async def test_dispatched_run_reports_started_then_completed_unsandboxed(
         command = _dispatch("print('rows: 42')")
         await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
         rid = str(command.run_id)
-        started = await event_tap.wait_for(subjects.RUN_STARTED, lambda d: d["run_id"] == rid)
+        started = await event_tap.wait_for(subjects.ATTEMPT_STARTED, lambda d: d["run_id"] == rid)
         assert started.data["sandboxed"] is False
         assert started.data["executor_id"] == "exec-test"
-        done = await event_tap.wait_for(subjects.RUN_COMPLETED, lambda d: d["run_id"] == rid)
+        done = await event_tap.wait_for(subjects.ATTEMPT_COMPLETED, lambda d: d["run_id"] == rid)
         assert done.data["exit_code"] == 0
         assert done.data["summary"] == "rows: 42"
 
@@ -65,7 +65,7 @@ async def test_failing_run_reports_failed_with_exit_code(
         command = _dispatch("raise SystemExit(5)")
         await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
         failed = await event_tap.wait_for(
-            subjects.RUN_FAILED, lambda d: d["run_id"] == str(command.run_id)
+            subjects.ATTEMPT_FAILED, lambda d: d["run_id"] == str(command.run_id)
         )
         assert failed.data["exit_code"] == 5
         assert failed.data["failure_reason"] == "exit_code"
@@ -82,13 +82,13 @@ async def test_same_attempt_dispatched_twice_runs_once(
         marker = _dispatch("print('marker')")
         await event_tap.publish(marker.dispatch_subject(), marker.model_dump_json().encode())
         await event_tap.wait_for(
-            subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(marker.run_id)
+            subjects.ATTEMPT_COMPLETED, lambda d: d["run_id"] == str(marker.run_id)
         )
         await event_tap.wait_for(
-            subjects.RUN_COMPLETED, lambda d: d["run_id"] == str(command.run_id)
+            subjects.ATTEMPT_COMPLETED, lambda d: d["run_id"] == str(command.run_id)
         )
         rid = str(command.run_id)
-        assert len(event_tap.matching(subjects.RUN_STARTED, lambda d: d["run_id"] == rid)) == 1
+        assert len(event_tap.matching(subjects.ATTEMPT_STARTED, lambda d: d["run_id"] == rid)) == 1
 
 
 async def test_malformed_dispatch_is_dead_lettered(
@@ -115,7 +115,7 @@ async def test_files_under_output_become_artifacts_and_symlinks_do_not(
         command = _dispatch(code)
         await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
         rid = str(command.run_id)
-        await event_tap.wait_for(subjects.RUN_COMPLETED, lambda d: d["run_id"] == rid)
+        await event_tap.wait_for(subjects.ATTEMPT_COMPLETED, lambda d: d["run_id"] == rid)
         stored = event_tap.matching(subjects.ARTIFACT_STORED, lambda d: d["run_id"] == rid)
         by_path = {s.data["path"]: s.data for s in stored}
         assert sorted(by_path) == ["logs/stdout.log", "output/report.csv", "output/sub/x.json"]

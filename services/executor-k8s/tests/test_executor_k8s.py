@@ -37,7 +37,7 @@ async def test_run_routed_without_a_cluster_fails_with_a_clear_error(
         )
         await event_tap.publish(command.dispatch_subject(), command.model_dump_json().encode())
         failed = await event_tap.wait_for(
-            subjects.RUN_FAILED, lambda d: d["run_id"] == str(command.run_id)
+            subjects.ATTEMPT_FAILED, lambda d: d["run_id"] == str(command.run_id)
         )
         assert failed.data["failure_reason"] == "executor_error"
         assert "no Kubernetes cluster configured" in failed.data["error"]

@@ -80,22 +80,29 @@ async def test_a_burst_of_submissions_is_committed_and_published_run_by_run(
     assert len(traces) == 40
 
 
-async def test_run_events_move_the_read_model_forward_only(
+async def test_the_read_model_keeps_the_schedulers_latest_decision(
     client: httpx.AsyncClient, event_tap: EventTap
 ) -> None:
     run_id = UUID((await client.post("/api/v1/jobs/run", json=job())).json()["run_id"])
     done = RunCompleted(
-        tenant_id="acme", run_id=run_id, attempt=1, summary="ok", finished_at=utc_now()
+        tenant_id="acme",
+        run_id=run_id,
+        attempt=1,
+        sequence=4,
+        summary="ok",
+        finished_at=utc_now(),
     )
     started = RunStarted(
         tenant_id="acme",
         run_id=run_id,
         attempt=1,
+        sequence=3,
         executor_kind="docker",
         executor_id="e1",
         sandboxed=False,
     )
-    # Completed first, started late: the run must stay completed and still learn started_at.
+    # The later decision first, the earlier one late: the run must stay completed and still
+    # learn started_at.
     await event_tap.publish(done.subject, done.model_dump_json().encode())
     await event_tap.publish(started.subject, started.model_dump_json().encode())
 

@@ -64,6 +64,8 @@ WRITES = [
     ("POST", "/api/v1/webhooks/continue", {"run_id": "{run}", "status": "completed"}),
     ("POST", "/api/v1/artifacts", "upload"),
     ("POST", "/api/v1/templates/matrix/run", {}),
+    ("POST", "/api/v1/sessions", {"name": "matrix"}),
+    ("POST", "/api/v1/sessions/{session}/cancel", None),
 ]
 ADMIN = [("POST", "/api/v1/templates", {"name": "matrix", "job": JOB})]
 READS = [
@@ -75,6 +77,8 @@ READS = [
     ("GET", "/api/v1/executors", None),
     ("GET", "/api/v1/templates", None),
     ("GET", "/api/v1/templates/matrix", None),
+    ("GET", "/api/v1/sessions", None),
+    ("GET", "/api/v1/sessions/{session}", None),
 ]
 # Answered by the lineage and notifier services, which this test does not start: past auth
 # and role, these are 503 (tests/test_admin_api.py runs them with the services).
@@ -102,10 +106,15 @@ async def test_role_matrix(client: httpx.AsyncClient, token: Callable[..., str],
     ).json()["id"]
     admin = {"Authorization": f"Bearer {token(role='admin')}"}
     await client.post("/api/v1/templates", json={"name": "matrix", "job": JOB}, headers=admin)
+    session = (await client.post("/api/v1/sessions", json={"name": "matrix"})).json()["session_id"]
     headers = {"Authorization": f"Bearer {token(role=role)}"}
     anonymous = {"Authorization": ""}
     for method, template, body in WRITES + READS + UPSTREAM + ADMIN + ADMIN_UPSTREAM:
-        path = template.replace("{run}", run).replace("{artifact}", artifact)
+        path = (
+            template.replace("{run}", run)
+            .replace("{artifact}", artifact)
+            .replace("{session}", session)
+        )
         kwargs: dict[str, Any] = {}
         if body == "upload":
             kwargs = {"data": {"run_id": run, "path": "b.txt"}, "files": files}

@@ -25,6 +25,7 @@ from controlroom_contracts.events import (
     RunFailed,
     RunProgress,
     RunQueued,
+    RunRetryScheduled,
     RunStarted,
 )
 from controlroom_gateway import projection, store
@@ -57,46 +58,63 @@ def _story(r: Sequence[UUID], artifact: UUID) -> tuple[list[Message], list[Messa
     before: list[Message] = [_submitted(run_id) for run_id in r[1:]]
     common = {"tenant_id": "acme", "executor_kind": "docker"}
     started = {**common, "executor_id": "e1", "sandboxed": True}
-    r0 = [
+    r0: list[Message] = [
         _submitted(r[0]),
-        RunQueued(**common, run_id=r[0], job_type="spark_etl", occurred_at=_at(1)),
-        RunDispatched(**common, run_id=r[0], attempt=1, occurred_at=_at(2)),
-        RunStarted(**started, run_id=r[0], attempt=1, occurred_at=_at(3)),
+        RunQueued(**common, run_id=r[0], job_type="spark_etl", sequence=1, occurred_at=_at(1)),
+        RunDispatched(**common, run_id=r[0], attempt=1, sequence=2, occurred_at=_at(2)),
+        RunStarted(**started, run_id=r[0], attempt=1, sequence=3, occurred_at=_at(3)),
         RunProgress(tenant_id="acme", run_id=r[0], attempt=1, percent=50.0),
-        RunCompleted(tenant_id="acme", run_id=r[0], attempt=1, summary="ok", finished_at=_at(5)),
-        # Another tenant's report about this run changes nothing.
+        RunCompleted(
+            tenant_id="acme", run_id=r[0], attempt=1, sequence=4, summary="ok", finished_at=_at(5)
+        ),
+        # Another tenant's decision about this run changes nothing.
         RunFailed(
             tenant_id="evil",
             run_id=r[0],
             attempt=9,
+            sequence=5,
             failure_reason=FailureReason.lost,
             error="x",
             finished_at=_at(6),
         ),
     ]
-    r1 = [
-        RunQueued(**common, run_id=r[1], job_type="spark_etl", occurred_at=_at(1)),
-        RunDispatched(**common, run_id=r[1], attempt=1, occurred_at=_at(2)),
-        RunStarted(**started, run_id=r[1], attempt=1, occurred_at=_at(3)),
-        RunDispatched(**common, run_id=r[1], attempt=2, occurred_at=_at(4)),
-        # The first attempt's failure arrives after the retry: fenced off, not history.
-        RunFailed(
+    r1: list[Message] = [
+        RunQueued(**common, run_id=r[1], job_type="spark_etl", sequence=1, occurred_at=_at(1)),
+        RunDispatched(**common, run_id=r[1], attempt=1, sequence=2, occurred_at=_at(2)),
+        RunStarted(**started, run_id=r[1], attempt=1, sequence=3, occurred_at=_at(3)),
+        RunRetryScheduled(
             tenant_id="acme",
             run_id=r[1],
-            attempt=1,
-            failure_reason=FailureReason.lost,
+            sequence=4,
+            failed_attempt=1,
+            next_attempt=2,
+            retry_at=_at(5),
+            reason=FailureReason.lost,
             error="executor vanished",
             finished_at=_at(4),
         ),
-        RunStarted(**started, run_id=r[1], attempt=2, occurred_at=_at(5)),
-        RunCompleted(tenant_id="acme", run_id=r[1], attempt=2, summary="ok", finished_at=_at(6)),
+        RunDispatched(**common, run_id=r[1], attempt=2, sequence=5, occurred_at=_at(5)),
+        # The same decision again (a replica's re-publish): already reflected, not history.
+        RunDispatched(**common, run_id=r[1], attempt=2, sequence=5, occurred_at=_at(5)),
+        RunStarted(**started, run_id=r[1], attempt=2, sequence=6, occurred_at=_at(6)),
+        RunCompleted(
+            tenant_id="acme", run_id=r[1], attempt=2, sequence=7, summary="ok", finished_at=_at(7)
+        ),
     ]
-    r2 = [
-        RunCompleted(tenant_id="acme", run_id=r[2], attempt=1, summary="ok", finished_at=_at(5)),
-        # Late: the run stays completed and learns when it started.
-        RunStarted(**{**started, "sandboxed": False}, run_id=r[2], attempt=1, occurred_at=_at(3)),
+    r2: list[Message] = [
+        RunCompleted(
+            tenant_id="acme", run_id=r[2], attempt=1, sequence=4, summary="ok", finished_at=_at(5)
+        ),
+        # Late (an older decision): the run stays completed and learns when it started.
+        RunStarted(
+            **{**started, "sandboxed": False},
+            run_id=r[2],
+            attempt=1,
+            sequence=3,
+            occurred_at=_at(3),
+        ),
     ]
-    r3 = [
+    r3: list[Message] = [
         ArtifactStored(
             tenant_id="acme",
             run_id=r[3],
@@ -179,7 +197,19 @@ async def test_a_batch_projects_exactly_as_its_events_one_at_a_time(gateway: Fas
     ]
     assert r1["run"]["status"] == "completed" and r1["run"]["attempt"] == 2
     assert r1["run"]["failure_reason"] is None and r1["run"]["error"] is None
-    assert "failed" not in [t for t, _ in r1["history"]]
+    assert [t for t, _ in r1["history"]] == [
+        "queued",
+        "dispatched",
+        "started",
+        "retry_scheduled",
+        "dispatched",
+        "started",
+        "completed",
+    ]
+    first, second = r1["run"]["attempts"]
+    assert (first["attempt"], first["status"], first["failure_reason"]) == (1, "failed", "lost")
+    assert first["error"] == "executor vanished" and first["executor_id"] == "e1"
+    assert (second["attempt"], second["status"]) == (2, "completed")
     assert r2["run"]["status"] == "completed"
     assert r2["run"]["started_at"] is not None and r2["run"]["sandboxed"] is False
     assert [t for t, _ in r2["history"]] == ["completed", "started"]

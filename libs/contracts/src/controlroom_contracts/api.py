@@ -44,21 +44,6 @@ class RunStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self in (RunStatus.completed, RunStatus.failed, RunStatus.cancelled)
 
-    @property
-    def rank(self) -> int:
-        """Position in the lifecycle; a run's status only ever moves to a higher rank."""
-        return _STATUS_RANK[self]
-
-
-_STATUS_RANK = {
-    RunStatus.queued: 0,
-    RunStatus.dispatched: 1,
-    RunStatus.running: 2,
-    RunStatus.completed: 3,
-    RunStatus.failed: 3,
-    RunStatus.cancelled: 3,
-}
-
 
 class FailureReason(StrEnum):
     exit_code = "exit_code"
@@ -67,6 +52,21 @@ class FailureReason(StrEnum):
     lost = "lost"
     executor_error = "executor_error"
     no_route = "no_route"
+
+
+class QueueReason(StrEnum):
+    """Why a queued run is not running yet (null once nothing holds it back)."""
+
+    tenant_cap_reached = "tenant_cap_reached"
+    lane_cap_reached = "lane_cap_reached"
+    no_executor_capacity = "no_executor_capacity"
+    no_executor = "no_executor"
+    retry_backoff = "retry_backoff"
+
+
+DEFAULT_PRIORITY = 3
+DEFAULT_MAX_ATTEMPTS = 3
+LANE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 
 
 def _contains_nul(value: object) -> bool:
@@ -163,6 +163,26 @@ class Callbacks(ApiModel):
     on_progress: AnyHttpUrl | None = None
 
 
+class RetryPolicy(ApiModel):
+    """When a failed attempt is tried again, and how long to wait before it is.
+
+    The wait before attempt n+1 is drawn uniformly from 0 to
+    ``min(max_backoff_seconds, backoff_seconds * backoff_multiplier ** (n - 1))`` ("full
+    jitter"), so retries of many runs that failed together do not arrive together.
+    """
+
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=10)
+    backoff_seconds: float = Field(default=5.0, ge=0, le=3600)
+    backoff_multiplier: float = Field(default=2.0, ge=1, le=10)
+    max_backoff_seconds: float = Field(default=300.0, ge=0, le=24 * 3600)
+    retry_on_exit_codes: list[Annotated[int, Field(ge=1, le=255)]] = Field(
+        default_factory=list,
+        max_length=255,
+        description="Non-zero exit codes worth another attempt; any other is final",
+    )
+    retry_on_timeout: bool = Field(default=False, description="Retry an attempt that timed out")
+
+
 class JobRequest(ApiModel):
     """The body of ``POST /api/v1/jobs/run``."""
 
@@ -172,6 +192,25 @@ class JobRequest(ApiModel):
     created_by: str = Field(min_length=1, max_length=256)
     repo: RepoRef | None = None
     callbacks: Callbacks | None = None
+    lane: str | None = Field(
+        default=None,
+        pattern=LANE_PATTERN,
+        description="One of the configured lanes (default A, B, C, D); default: the first",
+        examples=["A"],
+    )
+    priority: int = Field(
+        default=DEFAULT_PRIORITY, ge=1, le=5, description="1 highest ... 5 lowest, within a lane"
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="Default: 3 attempts; lost runs and executor errors retried"
+    )
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Per attempt; default 600, at most the deployment's maximum (default 3600)",
+    )
+    session_id: UUID | None = Field(default=None, description="The session the run belongs to")
 
 
 class SubmitResponse(ApiModel):
@@ -189,6 +228,21 @@ class ArtifactView(ApiModel):
     content_type: str
     url: str = Field(description="Download URL (GET, same bearer token)")
     created_at: datetime
+
+
+class AttemptView(ApiModel):
+    """One attempt of a run, as the scheduler decided it."""
+
+    attempt: int = Field(ge=1)
+    status: RunStatus
+    executor_kind: str | None = None
+    executor_id: str | None = None
+    dispatched_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    error: str | None = None
 
 
 class RunView(ApiModel):
@@ -213,6 +267,38 @@ class RunView(ApiModel):
     error: str | None = None
     artifacts: list[ArtifactView] = Field(default_factory=list)
     logs_url: str | None = Field(default=None, description="The run's stdout log, once stored")
+    lane: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    session_id: UUID | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout_seconds: int | None = None
+    next_attempt_at: datetime | None = Field(
+        default=None, description="When a retry waiting for its backoff may be dispatched"
+    )
+    queue_reason: QueueReason | None = Field(
+        default=None, description="Why the run is still queued; null unless queued"
+    )
+    queue_position: int | None = Field(
+        default=None,
+        ge=1,
+        description="1-based place among the tenant's queued runs in dispatch order",
+    )
+    attempts: list[AttemptView] = Field(default_factory=list)
+
+
+class LaneUsage(ApiModel):
+    max_concurrent_runs: int | None = Field(description="null: no cap of its own")
+    running: int = Field(ge=0, description="Dispatched or running")
+    queued: int = Field(ge=0)
+
+
+class LimitsView(ApiModel):
+    """The body of ``GET /api/v1/limits``: the tenant's caps and what uses them now."""
+
+    max_concurrent_runs: int
+    running: int = Field(ge=0, description="Dispatched or running")
+    queued: int = Field(ge=0)
+    lanes: dict[str, LaneUsage]
 
 
 class RunPage(ApiModel):
@@ -366,4 +452,35 @@ class TemplateRunIn(ApiModel):
     )
     created_by: str | None = Field(
         default=None, min_length=1, max_length=256, description="Default: the template's"
+    )
+
+
+class SessionIn(ApiModel):
+    """The body of ``POST /api/v1/sessions``: a named group for the runs submitted into it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2_000)
+
+
+class SessionView(ApiModel):
+    """A session with what its runs add up to (the body of ``GET /api/v1/sessions/{id}``)."""
+
+    session_id: UUID
+    name: str
+    description: str | None = None
+    status: Literal["active", "completed", "failed"] = Field(
+        description="active while a run is not finished (or there is none yet); completed when "
+        "every run completed; failed otherwise"
+    )
+    counts: dict[RunStatus, int] = Field(description="Runs per status; every status is present")
+    created_at: datetime
+    created_by: str
+
+
+class SessionPage(ApiModel):
+    """One page of ``GET /api/v1/sessions``, newest first."""
+
+    items: list[SessionView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page"
     )

@@ -13,6 +13,18 @@ from controlroom_contracts.api import FailureReason, JobRequest
 from controlroom_contracts.base import Event, RunMessage
 
 
+class Decision(RunMessage, Event):
+    """A decision of the scheduler, the one authority over a run's status.
+
+    ``sequence`` numbers a run's decisions in the order the scheduler took them, so a reader
+    keeps the latest even when two scheduler replicas' publishes arrive out of order.
+    """
+
+    sequence: int | None = Field(
+        default=None, ge=1, description="The run's decisions, numbered from 1 in order"
+    )
+
+
 class JobSubmitted(RunMessage, Event):
     """A job was accepted for execution; the run id is assigned by the submitter."""
 
@@ -22,27 +34,82 @@ class JobSubmitted(RunMessage, Event):
     submitted_by: str | None = Field(default=None, description="The token subject that submitted")
 
 
-class RunQueued(RunMessage, Event):
+class RunQueued(Decision):
+    """The scheduler accepted the run; it waits for a slot. Carries the resolved policy."""
+
     subject: ClassVar[str] = subjects.RUN_QUEUED
     event_type: Literal["run.queued"] = "run.queued"
     job_type: str
     executor_kind: str
+    lane: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    timeout_seconds: int | None = None
+    session_id: UUID | None = None
 
 
-class RunDispatched(RunMessage, Event):
+class RunDispatched(Decision):
     subject: ClassVar[str] = subjects.RUN_DISPATCHED
     event_type: Literal["run.dispatched"] = "run.dispatched"
     attempt: int = Field(ge=1)
     executor_kind: str
 
 
-class RunStarted(RunMessage, Event):
+class RunStarted(Decision):
     subject: ClassVar[str] = subjects.RUN_STARTED
     event_type: Literal["run.started"] = "run.started"
     attempt: int = Field(ge=1)
     executor_kind: str
     executor_id: str
     sandboxed: bool
+
+
+class AttemptStarted(RunMessage, Event):
+    """An executor's report: it claimed the attempt and started it."""
+
+    subject: ClassVar[str] = subjects.ATTEMPT_STARTED
+    event_type: Literal["attempt.started"] = "attempt.started"
+    attempt: int = Field(ge=1)
+    executor_kind: str
+    executor_id: str
+    sandboxed: bool
+
+
+class AttemptCompleted(RunMessage, Event):
+    """An executor's report: the attempt's job exited 0."""
+
+    subject: ClassVar[str] = subjects.ATTEMPT_COMPLETED
+    event_type: Literal["attempt.completed"] = "attempt.completed"
+    attempt: int = Field(ge=1)
+    exit_code: int = 0
+    summary: str
+    finished_at: datetime
+
+
+class AttemptFailed(RunMessage, Event):
+    """An executor's report: the attempt ended badly. Whether the run fails is the
+    scheduler's decision (it may retry)."""
+
+    subject: ClassVar[str] = subjects.ATTEMPT_FAILED
+    event_type: Literal["attempt.failed"] = "attempt.failed"
+    attempt: int = Field(ge=1)
+    failure_reason: FailureReason
+    exit_code: int | None = None
+    error: str
+    finished_at: datetime
+
+
+class AttemptCancelled(RunMessage, Event):
+    """An executor's report: it stopped the attempt because the run was cancelled."""
+
+    subject: ClassVar[str] = subjects.ATTEMPT_CANCELLED
+    event_type: Literal["attempt.cancelled"] = "attempt.cancelled"
+    attempt: int = Field(ge=1)
+    reason: str
+    finished_at: datetime
+
+
+AttemptReport = AttemptStarted | AttemptCompleted | AttemptFailed | AttemptCancelled
 
 
 class RunHeartbeat(RunMessage, Event):
@@ -107,7 +174,7 @@ class ArtifactReported(RunMessage, Event):
     content_type: str | None = None
 
 
-class RunCompleted(RunMessage, Event):
+class RunCompleted(Decision):
     subject: ClassVar[str] = subjects.RUN_COMPLETED
     event_type: Literal["run.completed"] = "run.completed"
     attempt: int = Field(ge=1)
@@ -116,7 +183,7 @@ class RunCompleted(RunMessage, Event):
     finished_at: datetime
 
 
-class RunFailed(RunMessage, Event):
+class RunFailed(Decision):
     subject: ClassVar[str] = subjects.RUN_FAILED
     event_type: Literal["run.failed"] = "run.failed"
     attempt: int = Field(ge=0, description="0 when the run failed before any attempt started")
@@ -126,7 +193,7 @@ class RunFailed(RunMessage, Event):
     finished_at: datetime
 
 
-class RunCancelled(RunMessage, Event):
+class RunCancelled(Decision):
     subject: ClassVar[str] = subjects.RUN_CANCELLED
     event_type: Literal["run.cancelled"] = "run.cancelled"
     attempt: int = Field(ge=0)
@@ -151,13 +218,19 @@ class ContinueCallbackReceived(RunMessage, Event):
     received_from: str
 
 
-class RunRetryScheduled(RunMessage, Event):
+class RunRetryScheduled(Decision):
+    """An attempt failed and the run will be tried again: it is queued again with the next
+    attempt number, and may not be dispatched before ``retry_at``."""
+
     subject: ClassVar[str] = subjects.RUN_RETRY_SCHEDULED
     event_type: Literal["run.retry_scheduled"] = "run.retry_scheduled"
     failed_attempt: int = Field(ge=1)
     next_attempt: int = Field(ge=2)
     retry_at: datetime
     reason: FailureReason
+    exit_code: int | None = None
+    error: str | None = None
+    finished_at: datetime | None = Field(default=None, description="When the attempt ended")
 
 
 class LineageRecorded(RunMessage, Event):
@@ -234,6 +307,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RunQueued,
     RunDispatched,
     RunStarted,
+    AttemptStarted,
+    AttemptCompleted,
+    AttemptFailed,
+    AttemptCancelled,
     RunHeartbeat,
     RunProgress,
     RunLog,

@@ -12,6 +12,16 @@ from controlroom_contracts import subjects
 from controlroom_contracts.base import utc_now
 
 
+class HeldAttempt(BaseModel):
+    """An attempt an executor holds (claimed and not yet reported finished)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tenant_id: str
+    run_id: UUID
+    attempt: int = Field(ge=1)
+
+
 class ExecutorHeartbeat(BaseModel):
     """An executor replica is alive: its kind, capacity and how many runs it has now.
 
@@ -31,6 +41,10 @@ class ExecutorHeartbeat(BaseModel):
     running: int = Field(ge=0)
     ready: bool = Field(description="False when the executor cannot run anything (no cluster)")
     started_at: datetime
+    attempts: list[HeldAttempt] = Field(
+        default_factory=list,
+        description="Every attempt it holds now: the scheduler's evidence that they are alive",
+    )
 
 
 class ExecutorView(BaseModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import NoNulStr
+from controlroom_contracts.api import LimitsView, NoNulStr, QueueReason
 
 
 class LineageGraphQuery(BaseModel):
@@ -69,3 +70,40 @@ class RouteAnswer(BaseModel):
 
     job_type: str
     executor_kind: str | None = Field(description="None when no executor kind is routed")
+
+
+class QueueQuery(BaseModel):
+    """Why each of these runs waits and where it stands in line (answered by the scheduler)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: ClassVar[str] = subjects.QUEUE_QUERY
+    tenant_id: str = Field(min_length=1)
+    run_ids: list[UUID] = Field(max_length=500)
+
+
+class QueueEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: UUID
+    reason: QueueReason | None
+    position: int = Field(ge=1)
+    next_attempt_at: datetime | None = None
+
+
+class QueueAnswer(BaseModel):
+    """Only the runs that are queued now; a run missing here is not waiting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: list[QueueEntry]
+
+
+class LimitsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    subject: ClassVar[str] = subjects.LIMITS_QUERY
+    tenant_id: str = Field(min_length=1)
+
+
+LimitsAnswer = LimitsView

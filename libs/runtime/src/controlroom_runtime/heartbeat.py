@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 
 from controlroom_contracts import subjects
 from controlroom_contracts.executors import ExecutorHeartbeat
+from controlroom_runtime.waiting import first_of
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ async def announce(
                 await broker.connection.publish(message.subject, message.model_dump_json().encode())
             except Exception:
                 log.warning("heartbeat not published", exc_info=True)
-            await _first_of(stopping, called, timeout=interval)
+            await first_of(stopping, called, timeout=interval)
     finally:
         with contextlib.suppress(Exception):
             await roll_call.unsubscribe()
@@ -47,12 +48,3 @@ async def announce(
 async def call_the_roll(broker: NatsBroker) -> None:
     """Ask every executor for its heartbeat now (a listener calls this once subscribed)."""
     await broker.connection.publish(subjects.EXECUTOR_ROLL_CALL, b"")
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    waits = [asyncio.create_task(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()

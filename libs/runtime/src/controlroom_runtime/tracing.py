@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -44,3 +46,22 @@ def tracer(name: str) -> trace.Tracer:
     the consumers' profile (a span per message). Before a provider is installed this is a
     proxy that follows the provider installed later, so caching it early is safe."""
     return trace.get_tracer(name)
+
+
+def current_traceparent() -> str | None:
+    """The current trace context as a W3C ``traceparent`` (to keep with a stored thing)."""
+    return inject_headers({}).get("traceparent")
+
+
+@contextlib.contextmanager
+def continuing(traceparent: str | None) -> Iterator[None]:
+    """Within the block, messages carry the trace ``traceparent`` names (one run is one trace
+    even when the scheduler acts on it later, from a loop of its own)."""
+    if traceparent is None:
+        yield
+        return
+    token = otel_context.attach(extract_context({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

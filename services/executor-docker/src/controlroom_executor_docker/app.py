@@ -57,7 +57,8 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
                 executor_id=settings.executor_id,
                 kind=EXECUTOR_KIND,
                 capacity=settings.executor_capacity,
-                running=len(executor.running),
+                running=len(executor.held),
+                attempts=list(executor.held.values()),
                 ready=True,
                 started_at=started_at,
             )

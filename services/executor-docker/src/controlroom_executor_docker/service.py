@@ -13,12 +13,13 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import (
     ArtifactStored,
+    AttemptCancelled,
+    AttemptCompleted,
+    AttemptFailed,
+    AttemptStarted,
     CancelRequested,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
 )
+from controlroom_contracts.executors import HeldAttempt
 from controlroom_executor_docker import outputs, store
 from controlroom_executor_docker.backend import ExecutionBackend, RunOutcome, RunSpec
 from controlroom_runtime.objectstore import ObjectStore
@@ -46,7 +47,10 @@ class Executor:
         self._executor_id = executor_id
         self._sessions = sessions
         self._outbox = outbox
-        self.running: set[UUID] = set()
+        self.held: dict[tuple[UUID, int], HeldAttempt] = {}
+        """Attempts claimed and not yet reported finished: what heartbeats list. An attempt
+        stays here until its final report is committed, so the scheduler never takes it for
+        lost while its outcome is on its way."""
 
     async def handle_dispatch(self, uow: UnitOfWork, command: DispatchRun) -> None:
         """Claim the attempt and report it started; it runs once that is committed.
@@ -67,7 +71,7 @@ class Executor:
                 uow.session, command.run_id, command.attempt, "cancelled", None
             )
             await uow.emit(
-                RunCancelled(
+                AttemptCancelled(
                     tenant_id=command.tenant_id,
                     run_id=command.run_id,
                     attempt=command.attempt,
@@ -82,7 +86,7 @@ class Executor:
             )
             return
         await uow.emit(
-            RunStarted(
+            AttemptStarted(
                 tenant_id=command.tenant_id,
                 run_id=command.run_id,
                 attempt=command.attempt,
@@ -110,15 +114,21 @@ class Executor:
         log.info(
             "run started", extra={"attempt": spec.attempt, "sandboxed": self._backend.sandboxed}
         )
-        self.running.add(spec.run_id)
+        key = (spec.run_id, spec.attempt)
+        self.held[key] = HeldAttempt(
+            tenant_id=command.tenant_id, run_id=spec.run_id, attempt=spec.attempt
+        )
         try:
-            outcome = await self._backend.run(spec)
-        except Exception as exc:  # a backend fault must still end the run, never hang it
-            log.exception("backend failed")
-            outcome = RunOutcome(None, FailureReason.executor_error, f"executor error: {exc!r}")
+            try:
+                outcome = await self._backend.run(spec)
+            except Exception as exc:  # a backend fault must still end the run, never hang it
+                log.exception("backend failed")
+                outcome = RunOutcome(
+                    None, FailureReason.executor_error, f"executor error: {exc!r}"
+                )
+            await self.report(command.tenant_id, spec, outcome)
         finally:
-            self.running.discard(spec.run_id)
-        await self.report(command.tenant_id, spec, outcome)
+            self.held.pop(key, None)
 
     async def handle_cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:
         """Remember the cancellation (for queued dispatches); stop the run if it is ours."""
@@ -151,7 +161,7 @@ class Executor:
                 return
             if outcome.cancelled:
                 await uow.emit(
-                    RunCancelled(
+                    AttemptCancelled(
                         tenant_id=tenant_id,
                         run_id=spec.run_id,
                         attempt=spec.attempt,
@@ -161,7 +171,7 @@ class Executor:
                 )
             elif outcome.succeeded:
                 await uow.emit(
-                    RunCompleted(
+                    AttemptCompleted(
                         tenant_id=tenant_id,
                         run_id=spec.run_id,
                         attempt=spec.attempt,
@@ -173,7 +183,7 @@ class Executor:
             else:
                 assert outcome.failure_reason is not None
                 await uow.emit(
-                    RunFailed(
+                    AttemptFailed(
                         tenant_id=tenant_id,
                         run_id=spec.run_id,
                         attempt=spec.attempt,
@@ -195,7 +205,7 @@ class Executor:
             for run_id, attempt, tenant_id in orphans:
                 await store.finish_attempt(uow.session, run_id, attempt, "failed", None)
                 await uow.emit(
-                    RunFailed(
+                    AttemptFailed(
                         tenant_id=tenant_id,
                         run_id=run_id,
                         attempt=attempt,

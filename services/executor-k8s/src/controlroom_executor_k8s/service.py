@@ -7,7 +7,7 @@ import logging
 from controlroom_contracts.api import FailureReason
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
-from controlroom_contracts.events import RunFailed
+from controlroom_contracts.events import AttemptFailed
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class K8sExecutor:
         reason = NOT_YET if self._cluster else NO_CLUSTER
         log.warning("run refused", extra={"reason": reason})
         await uow.emit(
-            RunFailed(
+            AttemptFailed(
                 tenant_id=command.tenant_id,
                 run_id=command.run_id,
                 attempt=command.attempt,

@@ -11,6 +11,7 @@ from controlroom_gateway import (
     handlers,
     lineage,
     run_events,
+    sessions,
     templates,
     webhook_endpoints,
 )
@@ -64,7 +65,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
         app.state.limits = JobLimits(
-            settings.job_types, settings.max_code_file_bytes, settings.max_code_total_bytes
+            settings.job_types,
+            settings.max_code_file_bytes,
+            settings.max_code_total_bytes,
+            lanes=list(settings.lanes),
+            max_timeout_seconds=settings.max_timeout_seconds,
         )
         app.description = DESCRIPTION
         app.version = "1.0.0"
@@ -82,5 +87,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(templates.router)
         app.include_router(lineage.router)
         app.include_router(webhook_endpoints.router)
+        app.include_router(sessions.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

@@ -22,6 +22,7 @@ from controlroom_contracts.events import (
     RunLog,
     RunProgress,
     RunQueued,
+    RunRetryScheduled,
     RunStarted,
 )
 from controlroom_gateway import projection
@@ -40,6 +41,7 @@ MODELS: dict[str, type[Message]] = {
     subjects.RUN_COMPLETED: RunCompleted,
     subjects.RUN_FAILED: RunFailed,
     subjects.RUN_CANCELLED: RunCancelled,
+    subjects.RUN_RETRY_SCHEDULED: RunRetryScheduled,
     subjects.RUN_PROGRESS: RunProgress,
     subjects.RUN_LOG: RunLog,
     subjects.ARTIFACT_REPORTED: ArtifactReported,

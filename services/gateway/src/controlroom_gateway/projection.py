@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from controlroom_contracts.api import RunStatus
@@ -34,6 +35,7 @@ from controlroom_contracts.events import (
     RunLog,
     RunProgress,
     RunQueued,
+    RunRetryScheduled,
     RunStarted,
 )
 from controlroom_gateway import store
@@ -41,7 +43,15 @@ from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-RunEvent = RunQueued | RunDispatched | RunStarted | RunCompleted | RunFailed | RunCancelled
+RunEvent = (
+    RunQueued
+    | RunDispatched
+    | RunStarted
+    | RunCompleted
+    | RunFailed
+    | RunCancelled
+    | RunRetryScheduled
+)
 ReportedEvent = (
     RunProgress
     | RunLog
@@ -51,7 +61,15 @@ ReportedEvent = (
     | ContinueCallbackReceived
 )
 # Spelled out, not get_args() of the unions: isinstance narrows only with a literal tuple.
-_RUN_EVENTS = (RunQueued, RunDispatched, RunStarted, RunCompleted, RunFailed, RunCancelled)
+_RUN_EVENTS = (
+    RunQueued,
+    RunDispatched,
+    RunStarted,
+    RunCompleted,
+    RunFailed,
+    RunCancelled,
+    RunRetryScheduled,
+)
 _REPORTED_EVENTS = (
     RunProgress,
     RunLog,
@@ -74,47 +92,160 @@ def history_type(event_type: str) -> str:
 
 
 def advance(run: dict[str, Any], event: RunEvent) -> bool:
-    """Fold ``event`` onto ``run`` (a read-model row, changed in place). Status only moves
-    forward; False when the event is an older attempt's, which changes nothing and is not
-    history."""
-    current = RunStatus(run["status"])
-    attempt: int = getattr(event, "attempt", run["attempt"])  # RunQueued has none
-    if attempt < run["attempt"]:
-        return False  # fencing: an older attempt's report changes nothing
-    changes: dict[str, Any] = {}
-    target = current
+    """Fold the scheduler's decision ``event`` onto ``run`` (a read-model row, changed in
+    place). False when it is already reflected, which changes nothing and is not history.
+
+    Decisions are numbered per run (``sequence``): a newer one sets the run's status; an older
+    one arriving late (two scheduler replicas may publish out of order) is history and only
+    fills what is still missing."""
+    sequence = event.sequence
+    if sequence is None:  # a producer from before decisions were numbered
+        late = RunStatus(run["status"]).is_terminal
+    elif sequence == run["sequence"]:
+        return False
+    else:
+        late = sequence < run["sequence"]
+    status, changes, attempt = _decided(run, event)
+    if late:
+        changes = {k: v for k, v in changes.items() if run[k] is None}
+    else:
+        changes["status"] = status.value
+        if sequence is not None:
+            changes["sequence"] = sequence
+    run.update(changes)
+    if attempt is not None:
+        run["attempts"] = _with_attempt(run["attempts"], *attempt)
+    return True
+
+
+def _decided(
+    run: dict[str, Any], event: RunEvent
+) -> tuple[RunStatus, dict[str, Any], tuple[int, dict[str, Any]] | None]:
+    """The status a decision sets, the run fields it changes, and what it says of an attempt."""
     if isinstance(event, RunQueued):
-        target = RunStatus.queued
-        changes |= {"queued_at": event.occurred_at, "executor_kind": event.executor_kind}
-    elif isinstance(event, RunDispatched):
-        target = RunStatus.dispatched
-        changes |= {"executor_kind": event.executor_kind}
-    elif isinstance(event, RunStarted):
-        target = RunStatus.running
-        changes |= {"started_at": event.occurred_at, "sandboxed": event.sandboxed}
-    elif isinstance(event, RunCompleted):
-        target = RunStatus.completed
-        changes |= {"completed_at": event.finished_at, "exit_code": event.exit_code}
-    elif isinstance(event, RunFailed):
-        target = RunStatus.failed
-        changes |= {
-            "completed_at": event.finished_at,
+        changes: dict[str, Any] = {
+            "queued_at": event.occurred_at,
+            "executor_kind": event.executor_kind,
+            "attempt": max(run["attempt"], 1),
+        }
+        for field in ("lane", "priority", "max_attempts", "timeout_seconds", "session_id"):
+            if (value := getattr(event, field)) is not None:
+                changes[field] = value
+        return RunStatus.queued, changes, None
+    if isinstance(event, RunDispatched):
+        return (
+            RunStatus.dispatched,
+            {
+                "executor_kind": event.executor_kind,
+                "attempt": event.attempt,
+                "next_attempt_at": None,
+            },
+            (
+                event.attempt,
+                {
+                    "status": "dispatched",
+                    "executor_kind": event.executor_kind,
+                    "dispatched_at": event.occurred_at,
+                },
+            ),
+        )
+    if isinstance(event, RunStarted):
+        started = run["started_at"] or event.occurred_at  # the run's start is its first
+        return (
+            RunStatus.running,
+            {"started_at": started, "sandboxed": event.sandboxed, "attempt": event.attempt},
+            (
+                event.attempt,
+                {
+                    "status": "running",
+                    "executor_kind": event.executor_kind,
+                    "executor_id": event.executor_id,
+                    "started_at": event.occurred_at,
+                },
+            ),
+        )
+    if isinstance(event, RunCompleted):
+        return (
+            RunStatus.completed,
+            {
+                "completed_at": event.finished_at,
+                "exit_code": event.exit_code,
+                "attempt": event.attempt,
+            },
+            (
+                event.attempt,
+                {
+                    "status": "completed",
+                    "finished_at": event.finished_at,
+                    "exit_code": event.exit_code,
+                },
+            ),
+        )
+    if isinstance(event, RunFailed):
+        details = {
             "exit_code": event.exit_code,
             "failure_reason": event.failure_reason.value,
             "error": event.error,
         }
-    elif isinstance(event, RunCancelled):
-        target = RunStatus.cancelled
-        changes |= {"completed_at": event.finished_at, "error": event.reason}
-    if current.is_terminal or target.rank < current.rank:
-        # Late but still informative (RunStarted after RunCompleted): fill what is missing only.
-        changes = {k: v for k, v in changes.items() if run[k] is None}
-    else:
-        changes["status"] = target.value
-    if attempt > run["attempt"]:
-        changes["attempt"] = attempt
-    run.update(changes)
-    return True
+        return (
+            RunStatus.failed,
+            {
+                "completed_at": event.finished_at,
+                **details,
+                "attempt": max(event.attempt, run["attempt"]),
+            },
+            (event.attempt, {"status": "failed", "finished_at": event.finished_at, **details})
+            if event.attempt >= 1
+            else None,
+        )
+    if isinstance(event, RunRetryScheduled):
+        return (
+            RunStatus.queued,
+            {"attempt": event.next_attempt, "next_attempt_at": event.retry_at},
+            (
+                event.failed_attempt,
+                {
+                    "status": "failed",
+                    "finished_at": event.finished_at,
+                    "exit_code": event.exit_code,
+                    "failure_reason": event.reason.value,
+                    "error": event.error,
+                },
+            ),
+        )
+    return (
+        RunStatus.cancelled,
+        {
+            "completed_at": event.finished_at,
+            "error": event.reason,
+            "attempt": max(event.attempt, run["attempt"]),
+        },
+        (
+            event.attempt,
+            {"status": "cancelled", "finished_at": event.finished_at, "error": event.reason},
+        ),
+    )
+
+
+def _with_attempt(
+    attempts: list[dict[str, Any]], number: int, fields: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """A new list (the row's old one is compared against): attempt ``number`` merged with the
+    fields that are set. A cancellation of a run that never dispatched this attempt adds none.
+    """
+    known = {a["attempt"]: a for a in attempts}
+    if number not in known and fields.get("status") == "cancelled":
+        return attempts
+    entry = dict(known.get(number, {"attempt": number}))
+    entry.update(
+        {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in fields.items()
+            if v is not None
+        }
+    )
+    known[number] = entry
+    return [known[n] for n in sorted(known)]
 
 
 def _history_row(event: RunEvent | ReportedEvent) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from controlroom_contracts.api import (
+    LANE_PATTERN,
     ContinueCallback,
     JobRequest,
+    LimitsView,
     NoNulStr,
     RunPage,
     RunStatus,
@@ -21,10 +23,12 @@ from controlroom_contracts.api import (
 )
 from controlroom_contracts.executors import ExecutorView
 from controlroom_contracts.rpc import (
+    LimitsAnswer,
+    LimitsQuery,
     RouteAnswer,
     RouteQuery,
 )
-from controlroom_gateway import service, store, validation
+from controlroom_gateway import queue_info, service, sessions_service, store, validation
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import (
     AskerDep,
@@ -59,6 +63,7 @@ router = APIRouter(prefix="/api/v1", route_class=InteroperableJsonRoute)
         401: PROBLEM | {"description": "Missing or invalid token"},
         200: {"description": "Replay of an earlier submission with the same Idempotency-Key"},
         403: PROBLEM | {"description": "Role below operator"},
+        404: PROBLEM | {"description": "`session_id` names no session of this tenant"},
         409: PROBLEM | {"description": "Idempotency-Key reused with a different body"},
         413: PROBLEM | {"description": "Body too large"},
         422: PROBLEM | {"description": "Invalid job; `errors` names each field"},
@@ -101,6 +106,9 @@ async def accept_job(
 ) -> service.Submission:
     """Check a job and queue its run: shared by /jobs/run and by running a template."""
     await service.check_job(job, limits, policy)
+    if job.session_id is not None:
+        async with runtime.autocommit.connect() as connection:
+            await sessions_service.require_session(connection, principal.tenant_id, job.session_id)
     event = service.new_submission(job, principal)
     if idempotency_key is None:
         await submissions.write(event)
@@ -147,12 +155,14 @@ async def validate_job(
     summary="A run's status, timestamps, exit code and error",
     responses={401: PROBLEM, 404: PROBLEM | {"description": "No such run for this tenant"}},
 )
-async def get_run(run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep) -> RunView:
+async def get_run(
+    run_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep, ask: AskerDep
+) -> RunView:
     async with runtime.autocommit.connect() as connection:
         view = await store.get_run(connection, run_id, principal.tenant_id)
     if view is None:
         raise RunNotFound(f"run {run_id} not found")
-    return view
+    return (await queue_info.explained([view], principal.tenant_id, ask))[0]
 
 
 @router.post(
@@ -204,11 +214,22 @@ async def list_runs(
     job_type: Annotated[NoNulStr | None, Query(max_length=64)] = None,
     created_by: Annotated[NoNulStr | None, Query(max_length=256)] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    session_id: UUID | None = None,
+    lane: Annotated[str | None, Query(pattern=LANE_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    *,
+    ask: AskerDep,
 ) -> RunPage:
     after = decode_cursor(cursor) if cursor else None
-    filters = store.RunFilter(status=status, job_type=job_type, created_by=created_by, since=since)
+    filters = store.RunFilter(
+        status=status,
+        job_type=job_type,
+        created_by=created_by,
+        since=since,
+        session_id=session_id,
+        lane=lane,
+    )
     async with runtime.sessions() as session:
         items = await store.list_runs(
             session, principal.tenant_id, filters, limit=limit + 1, after=after
@@ -217,7 +238,19 @@ async def list_runs(
     if len(items) > limit:
         items = items[:limit]
         next_cursor = encode_cursor(items[-1].created_at, items[-1].run_id)
+    items = await queue_info.explained(items, principal.tenant_id, ask)
     return RunPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/limits",
+    response_model=LimitsView,
+    tags=["runs"],
+    summary="The tenant's concurrency caps, per lane, and what uses them now",
+    responses={401: PROBLEM, 503: PROBLEM | {"description": "The scheduler did not answer"}},
+)
+async def get_limits(principal: CurrentPrincipal, ask: AskerDep) -> LimitsView:
+    return await ask(LimitsQuery(tenant_id=principal.tenant_id), LimitsAnswer, service="scheduler")
 
 
 @router.get(

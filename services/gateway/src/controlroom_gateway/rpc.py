@@ -21,13 +21,15 @@ class Asker:
         self._broker = broker
         self._timeout = timeout
 
-    async def __call__(self, query: BaseModel, answer: type[A], *, service: str) -> A:
+    async def __call__(
+        self, query: BaseModel, answer: type[A], *, service: str, timeout: float | None = None
+    ) -> A:
         """The answer; a refusal is NotFound (404) or InvalidRequest (422), any other
         failure UpstreamUnavailable (503)."""
         subject: str = getattr(query, "subject")  # noqa: B009 - ClassVar on each request model
         try:
             response = await self._broker.request(
-                query.model_dump_json(), subject, timeout=self._timeout
+                query.model_dump_json(), subject, timeout=timeout or self._timeout
             )
         except (TimeoutError, NoRespondersError) as exc:
             raise UpstreamUnavailable(f"the {service} service did not answer in time") from exc

@@ -103,13 +103,47 @@ async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: 
 
 
 class JobLimits:
-    def __init__(self, job_types: Sequence[str], max_file_bytes: int, max_total_bytes: int):
+    def __init__(
+        self,
+        job_types: Sequence[str],
+        max_file_bytes: int,
+        max_total_bytes: int,
+        *,
+        lanes: Sequence[str] = ("A", "B", "C", "D"),
+        max_timeout_seconds: int = 3600,
+    ):
         self.job_types = frozenset(job_types)
         self.max_file_bytes = max_file_bytes
         self.max_total_bytes = max_total_bytes
+        self.lanes = tuple(lanes)
+        self.max_timeout_seconds = max_timeout_seconds
 
     def check(self, job: JobRequest) -> None:
-        """Refuse what the schema alone cannot: unknown job types, oversized code."""
+        """Refuse what the schema alone cannot: unknown job types and lanes, a timeout over
+        the deployment's maximum, oversized code."""
+        if job.lane is not None and job.lane not in self.lanes:
+            raise InvalidJob(
+                f"unknown lane {job.lane!r}",
+                errors=[
+                    {
+                        "field": "body.lane",
+                        "message": f"must be one of {list(self.lanes)}",
+                        "type": "unknown_lane",
+                    }
+                ],
+            )
+        if job.timeout_seconds is not None and job.timeout_seconds > self.max_timeout_seconds:
+            raise InvalidJob(
+                f"timeout_seconds {job.timeout_seconds} is over the maximum "
+                f"{self.max_timeout_seconds}",
+                errors=[
+                    {
+                        "field": "body.timeout_seconds",
+                        "message": f"must be at most {self.max_timeout_seconds}",
+                        "type": "too_large",
+                    }
+                ],
+            )
         if job.job_type not in self.job_types:
             raise InvalidJob(
                 f"unknown job_type {job.job_type!r}",

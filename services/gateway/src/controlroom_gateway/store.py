@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from controlroom_contracts.api import ArtifactView, RunEventView, RunStatus, RunView
+from controlroom_contracts.api import ArtifactView, AttemptView, RunEventView, RunStatus, RunView
 from controlroom_contracts.events import ArtifactStored, JobSubmitted
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.outbox import OutgoingMessage, staging_binds, staging_params, staging_sql
@@ -42,7 +42,34 @@ runs = sa.Table(
     sa.Column("exit_code", sa.Integer, nullable=True),
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.Column("lane", sa.Text, nullable=True),
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="3"),
+    sa.Column("session_id", sa.Uuid, nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("timeout_seconds", sa.Integer, nullable=True),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    # The latest scheduler decision applied (the scheduler numbers each run's decisions).
+    sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempts", JSONB, nullable=False, server_default="[]"),
     sa.Index("ix_runs_tenant_created", "tenant_id", "created_at"),
+    sa.Index(
+        "ix_runs_tenant_session",
+        "tenant_id",
+        "session_id",
+        postgresql_where=sa.text("session_id IS NOT NULL"),
+    ),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("session_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_sessions_tenant_created", "tenant_id", "created_at"),
 )
 
 idempotency_keys = sa.Table(
@@ -225,6 +252,8 @@ def submitted_run(event: JobSubmitted) -> dict[str, Any]:
         "submitted_by": event.submitted_by,
         "inputs": dict(event.job.spec.inputs),
         "created_at": event.occurred_at,
+        "session_id": event.job.session_id,
+        "priority": event.job.priority,
     }
 
 
@@ -237,15 +266,17 @@ _SUBMITTED_RUN_COLUMNS = (
     "submitted_by",
     "inputs",
     "created_at",
+    "session_id",
+    "priority",
 )
 _RECORD_SUBMISSIONS = sa.text(
     f"""
     WITH new_runs AS (
         INSERT INTO {runs.fullname} ({", ".join(_SUBMITTED_RUN_COLUMNS)})
         SELECT run_id, tenant_id, job_type, status, created_by, submitted_by, inputs::jsonb,
-               created_at
+               created_at, session_id, priority
         FROM unnest(:run_id, :tenant_id, :job_type, :status, :created_by, :submitted_by,
-                    :inputs, :created_at)
+                    :inputs, :created_at, :session_id, :priority)
              AS r({", ".join(_SUBMITTED_RUN_COLUMNS)})
         ON CONFLICT DO NOTHING
     )
@@ -260,6 +291,8 @@ _RECORD_SUBMISSIONS = sa.text(
     sa.bindparam("submitted_by", type_=ARRAY(sa.Text)),
     sa.bindparam("inputs", type_=ARRAY(sa.Text)),
     sa.bindparam("created_at", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("session_id", type_=ARRAY(sa.Uuid)),
+    sa.bindparam("priority", type_=ARRAY(sa.SmallInteger)),
     *staging_binds(),
 )
 
@@ -306,8 +339,16 @@ _MUTABLE_RUN_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
     "exit_code": sa.Integer(),
     "failure_reason": sa.Text(),
     "error": sa.Text(),
+    "lane": sa.Text(),
+    "priority": sa.SmallInteger(),
+    "max_attempts": sa.Integer(),
+    "timeout_seconds": sa.Integer(),
+    "next_attempt_at": sa.DateTime(timezone=True),
+    "sequence": sa.Integer(),
+    "attempts": sa.Text(),
 }
-"""What run events change in a run (the rest is fixed when it is submitted)."""
+"""What run events change in a run (the rest is fixed when it is submitted); ``attempts`` is
+JSON, passed as text."""
 
 # Locked in run_id order: one lock order for every projector replica, so two never deadlock.
 _LOCK_RUNS = sa.text(
@@ -322,7 +363,11 @@ _LOCK_RUNS = sa.text(
 _WRITE_RUNS = sa.text(
     f"""
     UPDATE {runs.fullname} AS r
-    SET {", ".join(f"{c} = u.{c}" for c in _MUTABLE_RUN_COLUMNS)}
+    SET {
+        ", ".join(
+            f"{c} = u.{c}" + ("::jsonb" if c == "attempts" else "") for c in _MUTABLE_RUN_COLUMNS
+        )
+    }
     FROM unnest(:run_id, {", ".join(f":{c}" for c in _MUTABLE_RUN_COLUMNS)})
          AS u(run_id, {", ".join(_MUTABLE_RUN_COLUMNS)})
     WHERE r.run_id = u.run_id
@@ -342,6 +387,7 @@ async def lock_runs(session: AsyncSession, run_ids: Iterable[UUID]) -> dict[UUID
 async def write_runs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Write back runs read with ``lock_runs`` and changed since (one statement for all)."""
     params = {c: [row[c] for row in rows] for c in ("run_id", *_MUTABLE_RUN_COLUMNS)}
+    params["attempts"] = [json.dumps(a) for a in params["attempts"]]
     await session.execute(_WRITE_RUNS, params)
 
 
@@ -397,6 +443,8 @@ class RunFilter:
     job_type: str | None = None
     created_by: str | None = None
     since: datetime | None = None
+    session_id: UUID | None = None
+    lane: str | None = None
 
 
 async def list_runs(
@@ -417,6 +465,10 @@ async def list_runs(
         query = query.where(runs.c.created_by == filters.created_by)
     if filters.since is not None:
         query = query.where(runs.c.created_at >= filters.since)
+    if filters.session_id is not None:
+        query = query.where(runs.c.session_id == filters.session_id)
+    if filters.lane is not None:
+        query = query.where(runs.c.lane == filters.lane)
     if after is not None:
         query = query.where(sa.tuple_(runs.c.created_at, runs.c.run_id) < sa.tuple_(*after))
     query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
@@ -443,4 +495,11 @@ def _view(
         error=row.error,
         artifacts=artifacts or [],
         logs_url=logs_url,
+        lane=row.lane,
+        priority=row.priority,
+        session_id=row.session_id,
+        max_attempts=row.max_attempts,
+        timeout_seconds=row.timeout_seconds,
+        next_attempt_at=row.next_attempt_at,
+        attempts=[AttemptView.model_validate(a) for a in row.attempts],
     )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from controlroom_runtime.service import ServiceRuntime, service_app
+from controlroom_runtime.unit_of_work import unit_of_work
 from controlroom_scheduler import handlers
+from controlroom_scheduler.dispatcher import Dispatcher
+from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.routing import routing_table
 from controlroom_scheduler.service import Scheduler
 from controlroom_scheduler.settings import SchedulerSettings
 from controlroom_scheduler.store import metadata
+from controlroom_scheduler.sweeper import Sweeper
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,7 +30,15 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             name="scheduler", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         routes = routing_table(settings.routing_profile, settings.routes)
-        handlers.register(runtime, Scheduler(routes, settings.run_timeout_seconds, runtime.metrics))
+        scheduler = Scheduler(settings, routes, runtime.metrics)
+        board = ExecutorBoard(timedelta(seconds=settings.executor_silence_seconds))
+        handlers.register(runtime, scheduler, board)
+
+        uow = functools.partial(unit_of_work, runtime.sessions, runtime.outbox)
+        dispatcher = Dispatcher(scheduler, board, uow)
+        sweeper = Sweeper(scheduler, board, uow)
+        runtime.background(dispatcher.run)
+        runtime.background(sweeper.run)
         return runtime
 
     return service_app("scheduler", settings, build)

@@ -1,78 +1,170 @@
-"""The scheduler's use cases: accept a submission, dispatch it, apply executor reports."""
+"""The scheduler's use cases: accept submissions, apply executors' reports and cancellations.
+
+Admission (``dispatcher``) and the clock's inputs (``sweeper``) run beside these; all of them
+change runs only through ``transitions.apply``, that is through the state machine.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from controlroom_contracts.api import FailureReason, RunStatus
 from controlroom_contracts.base import utc_now
-from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import (
+    AttemptCancelled,
+    AttemptCompleted,
+    AttemptFailed,
+    AttemptReport,
+    AttemptStarted,
     CancelRequested,
     JobSubmitted,
-    RunCancelled,
-    RunCompleted,
-    RunDispatched,
     RunFailed,
     RunQueued,
-    RunStarted,
 )
+from controlroom_runtime.consumer import message_headers
 from controlroom_runtime.metrics import Metrics
+from controlroom_runtime.tracing import continuing, current_traceparent
 from controlroom_runtime.unit_of_work import UnitOfWork
-from controlroom_scheduler import store
+from controlroom_scheduler import machine, store
+from controlroom_scheduler.admission import Caps
+from controlroom_scheduler.settings import SchedulerSettings
+from controlroom_scheduler.transitions import Addressed, Applied, apply
 
 log = logging.getLogger(__name__)
 
-ExecutorReport = RunStarted | RunCompleted | RunFailed | RunCancelled
-
 
 class Scheduler:
-    def __init__(self, routes: Mapping[str, str], default_timeout: int, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: SchedulerSettings, routes: Mapping[str, str], metrics: Metrics
+    ) -> None:
+        self.settings = settings
         self._routes = dict(routes)
-        self._timeout = default_timeout
-        self._metrics = metrics
+        self.metrics = metrics
+        self.timing = machine.Timing(
+            deadline_grace=timedelta(seconds=settings.deadline_grace_seconds),
+            cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
+        )
+        self.caps = Caps(
+            tenant_default=settings.tenant_max_concurrent,
+            tenant_overrides=settings.tenant_limits,
+            lane_weights={name: lane.weight for name, lane in settings.lanes.items()},
+            lane_caps={name: lane.max_concurrent_runs for name, lane in settings.lanes.items()},
+            aging_seconds=settings.aging_seconds,
+        )
+        self.wake = asyncio.Event()
+        """Set when an admission pass may find work (a run queued, a slot freed)."""
 
     def route(self, job_type: str) -> str | None:
         return self._routes.get(job_type)
 
+    def _wake_after_commit(self, uow: UnitOfWork) -> None:
+        async def wake() -> None:
+            self.wake.set()
+
+        uow.on_commit(wake)
+
+    # -- intake ---------------------------------------------------------------------------
     async def accept(self, uow: UnitOfWork, event: JobSubmitted) -> None:
         await self.accept_all(uow, [event])
 
     async def accept_all(self, uow: UnitOfWork, events: Sequence[JobSubmitted]) -> None:
-        """Queue submitted runs and dispatch each one's first attempt to its executor kind.
+        """Queue submitted runs under their resolved policy (set-based: one insert).
 
-        Set-based: one insert for the whole batch, whose runs are all new (a run id already
-        known, or twice in the batch, is accepted once). First cut: no caps or lanes yet, so a
-        queued run is dispatched in the same transaction.
-        """
-        new = [
-            store.NewRun(
-                run_id=e.run_id,
-                tenant_id=e.tenant_id,
-                job_type=e.job.job_type,
-                executor_kind=(kind := self._routes.get(e.job.job_type)),
-                status=RunStatus.dispatched if kind else RunStatus.failed,
-                attempt=1 if kind else 0,
-            )
-            for e in events
-        ]
+        A run id already known, or twice in the batch, is accepted once. A job type no
+        executor kind is routed to fails at once (``no_route``)."""
+        now = utc_now()
+        new = [self._new_run(e, now) for e in events]
         inserted = await store.insert_runs(uow.session, new)
+        queued = False
         for event, run in zip(events, new, strict=True):
             if run.run_id not in inserted:
                 log.info("run already known; submission ignored", extra=_ids(event))
                 continue
             inserted.discard(run.run_id)
             if run.executor_kind is None:
-                await self._fail_unrouted(uow, event)
-            else:
-                await self._dispatch_first(uow, event, run.executor_kind)
+                with continuing(run.traceparent):
+                    await self._fail_unrouted(uow, event)
+                continue
+            queued = True
+            with continuing(run.traceparent):
+                await uow.emit(self._queued(run, now))
+        if queued:
+            self._wake_after_commit(uow)
+
+    @staticmethod
+    def _queued(run: store.NewRun, now: datetime) -> RunQueued:
+        assert run.executor_kind is not None
+        return RunQueued(
+            event_id=machine.decision_id(run.run_id, 1),
+            sequence=1,
+            tenant_id=run.tenant_id,
+            run_id=run.run_id,
+            job_type=run.job_type,
+            executor_kind=run.executor_kind,
+            lane=run.lane,
+            priority=run.priority,
+            max_attempts=run.retry.max_attempts,
+            timeout_seconds=run.timeout_seconds,
+            session_id=run.session_id,
+            occurred_at=now,
+        )
+
+    def _new_run(self, event: JobSubmitted, now: datetime) -> store.NewRun:
+        job = event.job
+        settings = self.settings
+        kind = self._routes.get(job.job_type)
+        lane = job.lane or settings.default_lane
+        if lane not in settings.lanes:
+            # The gateway refuses unknown lanes; a producer on NATS may not have.
+            log.warning(
+                "unknown lane; the default lane is used", extra={"lane": lane, **_ids(event)}
+            )
+            lane = settings.default_lane
+        timeout = min(
+            job.timeout_seconds or settings.default_timeout_seconds, settings.max_timeout_seconds
+        )
+        policy = job.retry
+        retry = (
+            machine.RetryRule()
+            if policy is None
+            else machine.RetryRule(
+                max_attempts=policy.max_attempts,
+                backoff_seconds=policy.backoff_seconds,
+                backoff_multiplier=policy.backoff_multiplier,
+                max_backoff_seconds=policy.max_backoff_seconds,
+                retry_on_exit_codes=frozenset(policy.retry_on_exit_codes),
+                retry_on_timeout=policy.retry_on_timeout,
+            )
+        )
+        return store.NewRun(
+            run_id=event.run_id,
+            tenant_id=event.tenant_id,
+            job_type=job.job_type,
+            executor_kind=kind,
+            status=RunStatus.queued if kind else RunStatus.failed,
+            attempt=1 if kind else 0,
+            sequence=1,
+            lane=lane,
+            priority=job.priority,
+            session_id=job.session_id,
+            job=job.model_dump_json(),
+            timeout_seconds=timeout,
+            retry=retry,
+            eligible_at=now,
+            # The submission's own trace (a batch is handled under a span of its own).
+            traceparent=message_headers(event.event_id).get("traceparent") or current_traceparent(),
+        )
 
     async def _fail_unrouted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
         job_type = event.job.job_type
         log.warning("no executor routed for job type", extra={"job_type": job_type, **_ids(event)})
         await uow.emit(
             RunFailed(
+                event_id=machine.decision_id(event.run_id, 1),
+                sequence=1,
                 tenant_id=event.tenant_id,
                 run_id=event.run_id,
                 attempt=0,
@@ -82,86 +174,47 @@ class Scheduler:
             )
         )
 
-    async def _dispatch_first(self, uow: UnitOfWork, event: JobSubmitted, kind: str) -> None:
-        await uow.emit(
-            RunQueued(
-                tenant_id=event.tenant_id,
-                run_id=event.run_id,
-                job_type=event.job.job_type,
-                executor_kind=kind,
-            )
+    # -- reports and cancellations ---------------------------------------------------------
+    async def apply(self, uow: UnitOfWork, inputs: Sequence[Addressed]) -> Applied:
+        applied = await apply(uow, inputs, self.timing, self.metrics)
+        if applied.frees_a_slot:
+            self._wake_after_commit(uow)
+        return applied
+
+    async def apply_input(self, uow: UnitOfWork, event: AttemptReport | CancelRequested) -> None:
+        await self.apply_inputs(uow, [event])
+
+    async def apply_inputs(
+        self, uow: UnitOfWork, events: Sequence[AttemptReport | CancelRequested]
+    ) -> None:
+        """Executors' reports and cancellation requests, in stream order, as inputs to the
+        machine; what is not a valid transition is ignored (and counted).
+
+        A cancellation of a queued run ends it at once; of an active one, when its executor
+        confirms, or after the grace period (the sweeper's tick)."""
+        now = utc_now()
+        await self.apply(uow, [Addressed(e.run_id, e.tenant_id, _as_input(e, now)) for e in events])
+
+
+def _as_input(report: AttemptReport | CancelRequested, now: datetime) -> machine.Input:
+    if isinstance(report, CancelRequested):
+        return machine.CancelRequested(report.requested_by, now)
+    if isinstance(report, AttemptStarted):
+        return machine.Started(report.attempt, report.executor_id, report.sandboxed, now)
+    if isinstance(report, AttemptCompleted):
+        return machine.Completed(
+            report.attempt, report.exit_code, report.summary, report.finished_at
         )
-        await uow.emit(
-            RunDispatched(
-                tenant_id=event.tenant_id, run_id=event.run_id, attempt=1, executor_kind=kind
-            )
+    if isinstance(report, AttemptFailed):
+        return machine.Failed(
+            report.attempt,
+            report.failure_reason,
+            report.exit_code,
+            report.error,
+            report.finished_at,
         )
-        command = DispatchRun(
-            tenant_id=event.tenant_id,
-            run_id=event.run_id,
-            attempt=1,
-            executor_kind=kind,
-            job=event.job,
-            timeout_seconds=self._timeout,
-        )
-        await uow.emit(command, subject=command.dispatch_subject())
-        log.info("run dispatched", extra={"executor_kind": kind, "attempt": 1, **_ids(event)})
-
-    async def apply_report(self, uow: UnitOfWork, event: ExecutorReport) -> None:
-        """Apply an executor's report if it is a valid transition; otherwise ignore and count it."""
-        run = await store.get_run_for_update(uow.session, event.run_id, event.tenant_id)
-        if run is None:
-            self._ignore(event, "unknown run")
-            return
-        target = _target_status(event)
-        if run.status == target and run.attempt == event.attempt:
-            return  # the same fact again (e.g. our own RunFailed echoed back): nothing to do
-        if event.attempt != run.attempt:
-            await self._ignore_counted(
-                uow, event, f"attempt {event.attempt} is not current ({run.attempt})"
-            )
-            return
-        if run.status.is_terminal or target.rank <= run.status.rank:
-            await self._ignore_counted(uow, event, f"{run.status.value} -> {target.value}")
-            return
-        await store.set_status(uow.session, event.run_id, target)
-        log.info("run status changed", extra={"from": run.status.value, "to": target.value})
-
-    async def cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:
-        """A queued run is cancelled here at once; a dispatched one by its executor's report."""
-        run = await store.get_run_for_update(uow.session, event.run_id, event.tenant_id)
-        if run is None or run.status is not RunStatus.queued:
-            return
-        await store.set_status(uow.session, event.run_id, RunStatus.cancelled)
-        await uow.emit(
-            RunCancelled(
-                tenant_id=event.tenant_id,
-                run_id=event.run_id,
-                attempt=run.attempt,
-                reason=f"cancelled by {event.requested_by} while queued",
-                finished_at=utc_now(),
-            )
-        )
-
-    async def _ignore_counted(self, uow: UnitOfWork, event: ExecutorReport, why: str) -> None:
-        await store.count_ignored(uow.session, event.run_id)
-        self._ignore(event, why)
-
-    def _ignore(self, event: ExecutorReport, why: str) -> None:
-        self._metrics.ignored_transitions(event.event_type).inc()
-        log.warning(
-            "invalid transition ignored", extra={"event_type": event.event_type, "why": why}
-        )
-
-
-def _target_status(event: ExecutorReport) -> RunStatus:
-    if isinstance(event, RunStarted):
-        return RunStatus.running
-    if isinstance(event, RunCompleted):
-        return RunStatus.completed
-    if isinstance(event, RunFailed):
-        return RunStatus.failed
-    return RunStatus.cancelled
+    assert isinstance(report, AttemptCancelled)
+    return machine.Cancelled(report.attempt, report.reason, report.finished_at)
 
 
 def _ids(event: JobSubmitted) -> dict[str, str]:

@@ -1,23 +1,34 @@
-"""The scheduler's tables and queries."""
+"""The scheduler's tables and queries: runs (the machine's state), and their attempts.
+
+Every statement that handles a batch takes arrays (``unnest``), so its SQL is the same for any
+batch size and is prepared once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import RunStatus
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
+from controlroom_scheduler.admission import Candidate
+from controlroom_scheduler.machine import RetryRule, Run
+
+Reader = AsyncSession | AsyncConnection
 
 metadata = sa.MetaData(schema="scheduler")
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+_TS = sa.DateTime(timezone=True)
 
 runs = sa.Table(
     "runs",
@@ -29,25 +40,77 @@ runs = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     sa.Column("ignored_events", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lane", sa.Text, nullable=False, server_default="A"),
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="3"),
+    sa.Column("session_id", sa.Uuid, nullable=True),
+    sa.Column("job", sa.Text, nullable=True, comment="The JobRequest as JSON, for dispatch"),
+    sa.Column("timeout_seconds", sa.Integer, nullable=False, server_default="600"),
+    sa.Column("retry", JSONB, nullable=False, server_default="{}"),
+    sa.Column("eligible_at", _TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("next_attempt_at", _TS, nullable=True),
+    sa.Column("dispatched_at", _TS, nullable=True),
+    sa.Column("started_at", _TS, nullable=True),
+    sa.Column("executor_id", sa.Text, nullable=True),
+    sa.Column("deadline", _TS, nullable=True),
+    sa.Column("cancel_requested_at", _TS, nullable=True),
     sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-    sa.Column(
-        "updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        "traceparent", sa.Text, nullable=True, comment="The submission's trace: every decision"
     ),
     sa.Index("ix_runs_tenant_status", "tenant_id", "status"),
+    sa.Index(
+        "ix_runs_queued",
+        "tenant_id",
+        "lane",
+        "eligible_at",
+        postgresql_where=sa.text("status = 'queued'"),
+    ),
+    sa.Index(
+        "ix_runs_active",
+        "status",
+        postgresql_where=sa.text("status IN ('dispatched', 'running')"),
+    ),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("executor_kind", sa.Text, nullable=False),
+    sa.Column("executor_id", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("dispatched_at", _TS, nullable=False),
+    sa.Column("started_at", _TS, nullable=True),
+    sa.Column("finished_at", _TS, nullable=True),
+    sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
 )
 
 
-@dataclass(frozen=True)
-class RunRow:
-    run_id: UUID
-    tenant_id: str
-    job_type: str
-    executor_kind: str | None
-    status: RunStatus
-    attempt: int
-    updated_at: datetime
+def retry_rule(stored: dict[str, Any]) -> RetryRule:
+    codes = stored.get("retry_on_exit_codes") or []
+    return RetryRule(
+        **{k: v for k, v in stored.items() if k != "retry_on_exit_codes"},
+        retry_on_exit_codes=frozenset(codes),
+    )
+
+
+def retry_json(rule: RetryRule) -> str:
+    return json.dumps(
+        {
+            "max_attempts": rule.max_attempts,
+            "backoff_seconds": rule.backoff_seconds,
+            "backoff_multiplier": rule.backoff_multiplier,
+            "max_backoff_seconds": rule.max_backoff_seconds,
+            "retry_on_exit_codes": sorted(rule.retry_on_exit_codes),
+            "retry_on_timeout": rule.retry_on_timeout,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -58,71 +121,352 @@ class NewRun:
     executor_kind: str | None
     status: RunStatus
     attempt: int
+    sequence: int
+    lane: str
+    priority: int
+    session_id: UUID | None
+    job: str
+    timeout_seconds: int
+    retry: RetryRule
+    eligible_at: datetime
+    traceparent: str | None
 
 
+_NEW_RUN_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    "run_id": sa.Uuid(),
+    "tenant_id": sa.Text(),
+    "job_type": sa.Text(),
+    "executor_kind": sa.Text(),
+    "status": sa.Text(),
+    "attempt": sa.Integer(),
+    "sequence": sa.Integer(),
+    "lane": sa.Text(),
+    "priority": sa.SmallInteger(),
+    "session_id": sa.Uuid(),
+    "job": sa.Text(),
+    "timeout_seconds": sa.Integer(),
+    "retry": sa.Text(),
+    "eligible_at": _TS,
+    "traceparent": sa.Text(),
+}
+_COLS = ", ".join(_NEW_RUN_COLUMNS)
 _INSERT_RUNS = sa.text(
     f"""
-    INSERT INTO {runs.fullname} (run_id, tenant_id, job_type, executor_kind, status, attempt)
-    SELECT * FROM unnest(:run_id, :tenant_id, :job_type, :executor_kind, :status, :attempt)
+    INSERT INTO {runs.fullname} ({_COLS})
+    SELECT {_COLS.replace("retry", "retry::jsonb")}
+    FROM unnest({", ".join(f":{c}" for c in _NEW_RUN_COLUMNS)}) AS r({_COLS})
     ON CONFLICT DO NOTHING
     RETURNING run_id
     """
-).bindparams(
-    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("tenant_id", type_=ARRAY(sa.Text)),
-    sa.bindparam("job_type", type_=ARRAY(sa.Text)),
-    sa.bindparam("executor_kind", type_=ARRAY(sa.Text)),
-    sa.bindparam("status", type_=ARRAY(sa.Text)),
-    sa.bindparam("attempt", type_=ARRAY(sa.Integer)),
-)
+).bindparams(*(sa.bindparam(c, type_=ARRAY(t)) for c, t in _NEW_RUN_COLUMNS.items()))
 
 
 async def insert_runs(session: AsyncSession, new: Sequence[NewRun]) -> set[UUID]:
-    """Insert new runs in one statement (the same for any number of runs, so prepared once);
-    the ids of those inserted, which leaves out every run id already known."""
-    params: dict[str, list[Any]] = {
-        "run_id": [r.run_id for r in new],
-        "tenant_id": [r.tenant_id for r in new],
-        "job_type": [r.job_type for r in new],
-        "executor_kind": [r.executor_kind for r in new],
-        "status": [r.status.value for r in new],
-        "attempt": [r.attempt for r in new],
-    }
+    """Insert new runs in one statement; the ids of those inserted (a run id already known,
+    or twice in the batch, is inserted once)."""
+    params: dict[str, list[Any]] = {c: [] for c in _NEW_RUN_COLUMNS}
+    for r in new:
+        for c in _NEW_RUN_COLUMNS:
+            value = getattr(r, c)
+            if c == "retry":
+                value = retry_json(value)
+            elif c == "status":
+                value = value.value
+            params[c].append(value)
     return set((await session.execute(_INSERT_RUNS, params)).scalars())
 
 
-async def get_run_for_update(session: AsyncSession, run_id: UUID, tenant_id: str) -> RunRow | None:
-    row = (
-        await session.execute(
-            sa.select(runs)
-            .where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
-            .with_for_update()
+# -- the machine's state: locked, folded, written back -------------------------------------
+_STATE_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    "status": sa.Text(),
+    "attempt": sa.Integer(),
+    "sequence": sa.Integer(),
+    "next_attempt_at": _TS,
+    "eligible_at": _TS,
+    "dispatched_at": _TS,
+    "started_at": _TS,
+    "executor_id": sa.Text(),
+    "deadline": _TS,
+    "cancel_requested_at": _TS,
+}
+
+# In run_id order: one lock order for every replica and consumer, so none deadlock.
+_LOCK_RUNS = sa.text(
+    f"""
+    SELECT run_id, tenant_id, executor_kind, timeout_seconds, retry, job, traceparent,
+           {", ".join(_STATE_COLUMNS)}
+    FROM {runs.fullname} WHERE run_id = ANY(:run_ids)
+    ORDER BY run_id
+    FOR UPDATE
+    """
+).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
+
+_WRITE_RUNS = sa.text(
+    f"""
+    UPDATE {runs.fullname} AS r
+    SET {", ".join(f"{c} = u.{c}" for c in _STATE_COLUMNS)}, updated_at = now(),
+        ignored_events = r.ignored_events + u.ignored
+    FROM unnest(:run_id, :ignored, {", ".join(f":{c}" for c in _STATE_COLUMNS)})
+         AS u(run_id, ignored, {", ".join(_STATE_COLUMNS)})
+    WHERE r.run_id = u.run_id
+    """
+).bindparams(
+    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
+    sa.bindparam("ignored", type_=ARRAY(sa.Integer)),
+    *(sa.bindparam(c, type_=ARRAY(t)) for c, t in _STATE_COLUMNS.items()),
+)
+
+
+@dataclass
+class Locked:
+    """A run locked for this transaction, as the machine sees it, and its eligibility time."""
+
+    run: Run
+    eligible_at: datetime
+    job: str | None
+    traceparent: str | None
+    ignored: int = 0
+
+
+async def lock_runs(session: AsyncSession, run_ids: Iterable[UUID]) -> dict[UUID, Locked]:
+    result = await session.execute(_LOCK_RUNS, {"run_ids": list(set(run_ids))})
+    locked: dict[UUID, Locked] = {}
+    for row in result:
+        if row.executor_kind is None:
+            continue  # never routed: failed at intake, nothing to decide
+        run = Run(
+            run_id=row.run_id,
+            tenant_id=row.tenant_id,
+            status=RunStatus(row.status),
+            attempt=row.attempt,
+            executor_kind=row.executor_kind,
+            timeout_seconds=row.timeout_seconds,
+            retry=retry_rule(row.retry),
+            sequence=row.sequence,
+            next_attempt_at=row.next_attempt_at,
+            dispatched_at=row.dispatched_at,
+            started_at=row.started_at,
+            executor_id=row.executor_id,
+            deadline=row.deadline,
+            cancel_requested_at=row.cancel_requested_at,
         )
-    ).first()
-    if row is None:
-        return None
-    return RunRow(
-        run_id=row.run_id,
-        tenant_id=row.tenant_id,
-        job_type=row.job_type,
-        executor_kind=row.executor_kind,
-        status=RunStatus(row.status),
-        attempt=row.attempt,
-        updated_at=row.updated_at,
+        locked[row.run_id] = Locked(run, row.eligible_at, row.job, row.traceparent)
+    return locked
+
+
+async def write_runs(session: AsyncSession, changed: Sequence[Locked]) -> None:
+    """Write back locked runs that changed (one statement for all)."""
+    params: dict[str, list[Any]] = {c: [] for c in ("run_id", "ignored", *_STATE_COLUMNS)}
+    for item in changed:
+        run = item.run
+        params["run_id"].append(run.run_id)
+        params["ignored"].append(item.ignored)
+        params["status"].append(run.status.value)
+        params["eligible_at"].append(item.eligible_at)
+        for c in _STATE_COLUMNS:
+            if c not in ("status", "eligible_at"):
+                params[c].append(getattr(run, c))
+    await session.execute(_WRITE_RUNS, params)
+
+
+# -- attempts ------------------------------------------------------------------------------
+_ATTEMPT_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
+    "run_id": sa.Uuid(),
+    "attempt": sa.Integer(),
+    "tenant_id": sa.Text(),
+    "executor_kind": sa.Text(),
+    "executor_id": sa.Text(),
+    "status": sa.Text(),
+    "dispatched_at": _TS,
+    "started_at": _TS,
+    "finished_at": _TS,
+    "exit_code": sa.Integer(),
+    "failure_reason": sa.Text(),
+    "error": sa.Text(),
+}
+_A = ", ".join(_ATTEMPT_COLUMNS)
+_A_BINDS = [sa.bindparam(c, type_=ARRAY(t)) for c, t in _ATTEMPT_COLUMNS.items()]
+# No ON CONFLICT: a second dispatch of one attempt is a bug, and must fail its transaction.
+_INSERT_ATTEMPTS = sa.text(
+    f"""
+    INSERT INTO {attempts.fullname} ({_A})
+    SELECT * FROM unnest({", ".join(f":{c}" for c in _ATTEMPT_COLUMNS)})
+    """
+).bindparams(*_A_BINDS)
+_UPDATE_ATTEMPTS = sa.text(
+    f"""
+    UPDATE {attempts.fullname} AS a SET
+        status = u.status,
+        executor_id = coalesce(u.executor_id, a.executor_id),
+        started_at = coalesce(u.started_at, a.started_at),
+        finished_at = coalesce(u.finished_at, a.finished_at),
+        exit_code = coalesce(u.exit_code, a.exit_code),
+        failure_reason = coalesce(u.failure_reason, a.failure_reason),
+        error = coalesce(u.error, a.error)
+    FROM unnest({", ".join(f":{c}" for c in _ATTEMPT_COLUMNS)}) AS u({_A})
+    WHERE a.run_id = u.run_id AND a.attempt = u.attempt
+    """
+).bindparams(*_A_BINDS)
+
+
+def _attempt_params(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {c: [row.get(c) for row in rows] for c in _ATTEMPT_COLUMNS}
+
+
+async def insert_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await session.execute(_INSERT_ATTEMPTS, _attempt_params(rows))
+
+
+async def update_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await session.execute(_UPDATE_ATTEMPTS, _attempt_params(rows))
+
+
+async def attempt_rows(session: Reader, run_id: UUID) -> list[dict[str, Any]]:
+    result = await session.execute(
+        sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.attempt)
     )
+    return [dict(r._mapping) for r in result]
 
 
-async def set_status(session: AsyncSession, run_id: UUID, status: RunStatus) -> None:
-    await session.execute(
-        sa.update(runs)
-        .where(runs.c.run_id == run_id)
-        .values(status=status.value, updated_at=sa.func.now())
+# -- admission -----------------------------------------------------------------------------
+ADMISSION_LOCK = 0x636F6E74726F6C  # one key: admission passes of every replica take turns
+
+_USAGE = sa.text(
+    f"""
+    SELECT tenant_id, lane, executor_kind, status, count(*) AS n
+    FROM {runs.fullname}
+    WHERE status IN ('queued', 'dispatched', 'running') AND executor_kind IS NOT NULL
+    GROUP BY tenant_id, lane, executor_kind, status
+    """
+)
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    tenant_id: str
+    lane: str
+    executor_kind: str
+    status: RunStatus
+    n: int
+
+
+async def take_admission_lock(session: AsyncSession) -> None:
+    """Serialises admission passes across replicas until this transaction ends: counting what
+    is in use and dispatching against it must not interleave, or two could fill one slot."""
+    await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK})
+
+
+async def usage(session: Reader) -> list[UsageRow]:
+    return [
+        UsageRow(r.tenant_id, r.lane, r.executor_kind, RunStatus(r.status), r.n)
+        for r in await session.execute(_USAGE)
+    ]
+
+
+# The best few of each tenant's lanes (at most what the tenant could take now), aged priority
+# first as admission orders them; the rest of the queue is not read.
+_CANDIDATES = sa.text(
+    f"""
+    SELECT run_id, tenant_id, lane, priority, eligible_at, executor_kind
+    FROM (
+        SELECT r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind,
+               row_number() OVER (
+                   PARTITION BY r.tenant_id, r.lane
+                   ORDER BY greatest(1, r.priority - floor(
+                                extract(epoch FROM now() - r.eligible_at) / :aging)),
+                            r.eligible_at, r.run_id
+               ) AS place,
+               f.free
+        FROM {runs.fullname} AS r
+        JOIN unnest(:tenants, :free) AS f(tenant_id, free) ON f.tenant_id = r.tenant_id
+        WHERE r.status = 'queued' AND r.eligible_at <= now()
+          AND r.cancel_requested_at IS NULL AND r.executor_kind IS NOT NULL
+    ) AS ranked
+    WHERE place <= free
+    """
+).bindparams(
+    sa.bindparam("tenants", type_=ARRAY(sa.Text)),
+    sa.bindparam("free", type_=ARRAY(sa.Integer)),
+    sa.bindparam("aging", type_=sa.Float),
+)
+
+
+async def candidates(
+    session: AsyncSession, free_by_tenant: dict[str, int], aging_seconds: float
+) -> list[Candidate]:
+    if not free_by_tenant:
+        return []
+    result = await session.execute(
+        _CANDIDATES,
+        {
+            "tenants": list(free_by_tenant),
+            "free": list(free_by_tenant.values()),
+            "aging": aging_seconds,
+        },
     )
+    return [
+        Candidate(r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind)
+        for r in result
+    ]
 
 
-async def count_ignored(session: AsyncSession, run_id: UUID) -> None:
-    await session.execute(
-        sa.update(runs)
-        .where(runs.c.run_id == run_id)
-        .values(ignored_events=runs.c.ignored_events + 1)
+async def queued_of_tenant(session: Reader, tenant_id: str) -> list[Candidate]:
+    result = await session.execute(
+        sa.select(
+            runs.c.run_id,
+            runs.c.tenant_id,
+            runs.c.lane,
+            runs.c.priority,
+            runs.c.eligible_at,
+            runs.c.executor_kind,
+        ).where(
+            runs.c.tenant_id == tenant_id,
+            runs.c.status == RunStatus.queued.value,
+            runs.c.executor_kind.is_not(None),
+        )
     )
+    return [
+        Candidate(r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind)
+        for r in result
+    ]
+
+
+# -- sweeping --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ActiveAttempt:
+    run_id: UUID
+    tenant_id: str
+    attempt: int
+    status: RunStatus
+    executor_id: str | None
+    started_at: datetime | None
+    deadline: datetime | None
+    cancel_requested_at: datetime | None
+
+
+async def active_attempts(session: Reader) -> list[ActiveAttempt]:
+    result = await session.execute(
+        sa.select(
+            runs.c.run_id,
+            runs.c.tenant_id,
+            runs.c.attempt,
+            runs.c.status,
+            runs.c.executor_id,
+            runs.c.started_at,
+            runs.c.deadline,
+            runs.c.cancel_requested_at,
+        ).where(runs.c.status.in_([RunStatus.dispatched.value, RunStatus.running.value]))
+    )
+    return [
+        ActiveAttempt(
+            r.run_id,
+            r.tenant_id,
+            r.attempt,
+            RunStatus(r.status),
+            r.executor_id,
+            r.started_at,
+            r.deadline,
+            r.cancel_requested_at,
+        )
+        for r in result
+    ]

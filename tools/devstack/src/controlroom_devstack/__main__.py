@@ -2,8 +2,8 @@
 
 ``up`` starts nats-server and Postgres (data under ``$CONTROLROOM_HOME``, default
 ``.controlroom/``), then the six services (the gateway as API + projector), waits until all
-are ready, prints where the API is, and runs until Ctrl-C or ``down``. A second ``up`` keeps
-the data.
+are ready, prints where the API is, and runs until Ctrl-C or ``down``, restarting (with
+backoff) any service whose process exits. A second ``up`` keeps the data.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from controlroom_devstack.infra import NatsServer, Postgres
 from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint_dev_token
+from controlroom_devstack.supervisor import Supervisor
 
 LOOPBACK_ALLOWLIST = '["127.0.0.0/8", "::1/128", "localhost"]'
 
@@ -122,12 +123,8 @@ def up() -> int:
             ),
             flush=True,
         )
-        while not stop.is_set():
-            for name, process in stack.processes.items():
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}; stopping", flush=True)
-                    stop.set()
-            stop.wait(1.0)
+        # Returns only once stop is set, so the stack.stop() below never races a restart.
+        Supervisor(stack, stop).run()
         return 0
     except Exception as exc:
         print(f"make up failed: {exc}", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ with separate nodes or CPU requests.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -92,14 +94,22 @@ class StackConfig:
 
 
 class ServiceStack:
-    def __init__(self, config: StackConfig) -> None:
+    def __init__(self, config: StackConfig, services: tuple[ServiceDef, ...] = SERVICES) -> None:
+        """``services`` in start order; the last one is started once the others are ready."""
         self.config = config
+        self.services = services
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
+        # One handle per service, kept across restarts: a restarted process appends to it.
+        self._logs: dict[str, IO[bytes]] = {}
+
+    def _service(self, name: str) -> ServiceDef:
+        return next(s for s in self.services if s.name == name)
 
     def url(self, name: str) -> str:
-        service = next(s for s in SERVICES if s.name == name)
-        return f"http://127.0.0.1:{self.config.port(service)}"
+        return f"http://127.0.0.1:{self.config.port(self._service(name))}"
+
+    def log_path(self, name: str) -> Path:
+        return self.config.logs_dir / f"{name}.log"
 
     async def backlog(self) -> int:
         """Events not yet handled by every consumer of the event stream (pending or unacked)."""
@@ -138,26 +148,55 @@ class ServiceStack:
 
     def start(self, timeout: float = 60.0) -> None:
         self.config.logs_dir.mkdir(parents=True, exist_ok=True)
-        backends = [s for s in SERVICES if s.name != "gateway"]
+        *backends, front = self.services
         for service in backends:
             self._spawn(service)
         for service in backends:
             self._wait_ready(service, timeout)
-        gateway = SERVICES[-1]
-        self._spawn(gateway)
-        self._wait_ready(gateway, timeout)
+        self._spawn(front)
+        self._wait_ready(front, timeout)
 
-    def _spawn(self, service: ServiceDef) -> None:
-        log = open(self.config.logs_dir / f"{service.name}.log", "ab")  # noqa: SIM115
-        self._logs.append(log)
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``name`` again once its process has exited: the same command, environment and
+        port (``StackConfig.port`` chose it once), its output appended to the same log file.
+
+        It does not wait for readiness, so a supervisor calling it never stalls the others.
+        """
+        process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            raise RuntimeError(f"{name} is still running (pid {process.pid})")
+        return self._spawn(self._service(name))
+
+    def log_event(self, name: str, event: str, *, level: str = "info", **fields: object) -> None:
+        """Append one JSON line about ``name`` to its log, in the shape its own lines have."""
+        entry = {
+            "ts": datetime.now(UTC).isoformat(),
+            "level": level,
+            "service": name,
+            "logger": "controlroom_devstack",
+            "event": event,
+            **fields,
+        }
+        log = self._log(name)
+        log.write(json.dumps(entry).encode() + b"\n")
+        log.flush()
+
+    def _log(self, name: str) -> IO[bytes]:
+        if name not in self._logs:
+            self._logs[name] = open(self.log_path(name), "ab")  # noqa: SIM115
+        return self._logs[name]
+
+    def _spawn(self, service: ServiceDef) -> subprocess.Popen[bytes]:
         nice = self.config.background_nice if service.background else 0
-        self.processes[service.name] = subprocess.Popen(
+        process = subprocess.Popen(
             [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", service.module]
             + list(service.args),
             env=self._env(service),
-            stdout=log,
+            stdout=self._log(service.name),
             stderr=subprocess.STDOUT,
         )
+        self.processes[service.name] = process
+        return process
 
     def _wait_ready(self, service: ServiceDef, timeout: float) -> None:
         url = f"http://127.0.0.1:{self.config.port(service)}/readyz"
@@ -167,7 +206,7 @@ class ServiceStack:
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{service.name} exited with {process.returncode}; see "
-                    f"{self.config.logs_dir / (service.name + '.log')}"
+                    f"{self.log_path(service.name)}"
                 )
             try:
                 if httpx.get(url, timeout=1.0).status_code == 200:
@@ -179,7 +218,7 @@ class ServiceStack:
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM every service (gateway first), then SIGKILL what outlives the grace period."""
-        for name in reversed([s.name for s in SERVICES]):
+        for name in reversed([s.name for s in self.services]):
             process = self.processes.get(name)
             if process and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -190,6 +229,6 @@ class ServiceStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for log in self._logs:
+        for log in self._logs.values():
             log.close()
         self._logs.clear()

@@ -1,0 +1,83 @@
+"""Sessions: operators group runs under a name, follow them together and cancel them together."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from controlroom_contracts.api import SessionIn, SessionPage, SessionView
+from controlroom_gateway import sessions_service
+from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep
+from controlroom_gateway.errors import PROBLEM
+from controlroom_gateway.json_body import InteroperableJsonRoute
+from controlroom_runtime.unit_of_work import unit_of_work
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=InteroperableJsonRoute)
+
+_NOT_FOUND = PROBLEM | {"description": "No such session for this tenant"}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionView,
+    summary="Start a session; runs join it with `session_id` in their job",
+    responses={
+        401: PROBLEM,
+        403: PROBLEM | {"description": "Role below operator"},
+        413: PROBLEM | {"description": "Body too large"},
+        422: PROBLEM | {"description": "Invalid body; `errors` names each field"},
+    },
+)
+async def create_session(
+    body: SessionIn, principal: CurrentOperator, runtime: RuntimeDep
+) -> SessionView:
+    async with runtime.autocommit.connect() as connection:
+        return await sessions_service.create_session(connection, principal, body)
+
+
+@router.get(
+    "",
+    response_model=SessionPage,
+    summary="The tenant's sessions, newest first, with cursor pagination",
+    responses={401: PROBLEM, 422: PROBLEM},
+)
+async def list_sessions(
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> SessionPage:
+    async with runtime.autocommit.connect() as connection:
+        return await sessions_service.list_sessions(
+            connection, principal.tenant_id, limit=limit, cursor=cursor
+        )
+
+
+@router.get(
+    "/{session_id}",
+    response_model=SessionView,
+    summary="A session, its aggregate status and its runs per status",
+    responses={401: PROBLEM, 404: _NOT_FOUND, 422: PROBLEM},
+)
+async def get_session(
+    session_id: UUID, principal: CurrentPrincipal, runtime: RuntimeDep
+) -> SessionView:
+    async with runtime.autocommit.connect() as connection:
+        return await sessions_service.get_session(connection, principal.tenant_id, session_id)
+
+
+@router.post(
+    "/{session_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Request cancellation of every run of the session that has not finished",
+    responses={401: PROBLEM, 403: PROBLEM, 404: _NOT_FOUND, 422: PROBLEM},
+)
+async def cancel_session(
+    session_id: UUID, principal: CurrentOperator, runtime: RuntimeDep
+) -> dict[str, str | int]:
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        requested = await sessions_service.cancel_session(uow, session_id, principal)
+    return {"session_id": str(session_id), "cancel_requested": requested}
