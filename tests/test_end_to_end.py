@@ -8,6 +8,7 @@ public API, the callback and the services' logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -295,3 +296,52 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     )
     assert result.returncode == 0, result.stdout[-5000:]
     assert "passed" in result.stdout
+
+
+async def test_a_run_whose_executor_is_killed_is_lost_and_retried_to_completion(
+    api: httpx.AsyncClient, receiver: CallbackReceiver, stack: Any
+) -> None:
+    """kill -9 of executor-docker mid-run: the scheduler decides the attempt lost (the
+    executor went silent, or came back without it) and runs it again; the retry completes.
+    Only one callback is made, after the last attempt."""
+    import os
+    import signal
+
+    code = (
+        "import os, time\n"
+        "print('attempt', os.environ['CONTROLROOM_ATTEMPT'], flush=True)\n"
+        "if os.environ['CONTROLROOM_ATTEMPT'] == '1':\n"
+        "    time.sleep(300)\n"
+    )
+    body = job(receiver, code, retry={"backoff_seconds": 0})
+    run_id = (await api.post("/api/v1/jobs/run", json=body)).json()["run_id"]
+    await wait_for_status(api, run_id, "running")
+    executor = stack.processes["executor-docker"]
+    job_processes = _children(executor.pid)
+    executor.send_signal(signal.SIGKILL)
+    executor.wait(10)
+    for pid in job_processes:  # the local backend's job outlives its executor (issue [4])
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    stack.restart("executor-docker")
+
+    async def retried_and_done() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await api.get(f"/api/v1/runs/{run_id}")).json()
+        return view if view["status"] in ("completed", "failed") else None
+
+    view = await eventually(retried_and_done, timeout=60, interval=0.2, what="the retry's end")
+    assert view["status"] == "completed" and view["attempt"] == 2, view
+    first, second = view["attempts"]
+    assert (first["status"], first["failure_reason"]) == ("failed", "lost")
+    assert second["status"] == "completed"
+    callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)
+    assert callback.path == "/complete" and callback.json()["attempt"] == 2
+    assert len([r for r in receiver.received if r.json()["run_id"] == run_id]) == 1
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        children.extend(int(child) for child in text)
+    return children

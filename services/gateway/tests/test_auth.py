@@ -80,11 +80,14 @@ READS = [
     ("GET", "/api/v1/sessions", None),
     ("GET", "/api/v1/sessions/{session}", None),
 ]
-# Answered by the lineage and notifier services, which this test does not start: past auth
-# and role, these are 503 (tests/test_admin_api.py runs them with the services).
+# Answered by the lineage, notifier and scheduler services, which this test does not start:
+# past auth and role, these are 503 (tests/test_admin_api.py and test_schedules.py run them
+# with the services).
 UPSTREAM = [
     ("GET", "/api/v1/lineage/graph?entity=a.b", None),
     ("GET", "/api/v1/lineage/edges", None),
+    ("GET", "/api/v1/schedules", None),
+    ("GET", "/api/v1/schedules/00000000-0000-0000-0000-000000000001", None),
 ]
 SOME_ID = "00000000-0000-0000-0000-000000000001"
 ADMIN_UPSTREAM = [
@@ -94,6 +97,10 @@ ADMIN_UPSTREAM = [
     ("GET", "/api/v1/webhook-endpoints", None),
     ("GET", f"/api/v1/webhook-endpoints/{SOME_ID}", None),
     ("DELETE", f"/api/v1/webhook-endpoints/{SOME_ID}", None),
+    ("POST", "/api/v1/schedules", {"template": "matrix", "interval_seconds": 60}),
+    ("POST", f"/api/v1/schedules/{SOME_ID}/pause", None),
+    ("POST", f"/api/v1/schedules/{SOME_ID}/resume", None),
+    ("DELETE", f"/api/v1/schedules/{SOME_ID}", None),
 ]
 
 

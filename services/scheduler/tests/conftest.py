@@ -12,8 +12,8 @@ import pytest
 
 from controlroom_contracts import subjects
 from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
-from controlroom_contracts.base import Message
-from controlroom_contracts.events import JobSubmitted
+from controlroom_contracts.base import Message, utc_now
+from controlroom_contracts.events import AttemptCompleted, JobSubmitted
 from controlroom_devstack.heartbeats import StandInExecutor
 from controlroom_devstack.tap import EventTap, Seen
 from controlroom_scheduler.settings import SchedulerSettings
@@ -70,13 +70,54 @@ class Rig:
         await self.tap.publish(subject or message.subject, message.model_dump_json().encode())
 
     def decisions(self, run_id: UUID | None = None) -> list[Seen]:
-        """The scheduler's decisions in the order the stream holds them."""
+        """The scheduler's decisions in the order the stream holds them, each once (a
+        re-publish after a crash carries the same event id)."""
         rid = None if run_id is None else str(run_id)
-        return [
-            s
-            for s in self.tap.seen
-            if s.subject in DECISIONS and (rid is None or s.data["run_id"] == rid)
-        ]
+        seen: set[str] = set()
+        found = []
+        for s in self.tap.seen:
+            if s.subject in DECISIONS and (rid is None or s.data["run_id"] == rid):
+                if s.data["event_id"] not in seen:
+                    seen.add(s.data["event_id"])
+                    found.append(s)
+        return found
+
+    async def complete_dispatched(self, done: set[str], kind: str = "docker") -> None:
+        """Play the executor: every attempt dispatched so far (and not in ``done``) completes."""
+        for seen in self.tap.matching(subjects.dispatch_subject(kind)):
+            key = f"{seen.data['run_id']}/{seen.data['attempt']}"
+            if key in done:
+                continue
+            done.add(key)
+            report = AttemptCompleted(
+                tenant_id=seen.data["tenant_id"],
+                run_id=seen.data["run_id"],
+                attempt=seen.data["attempt"],
+                summary="ok",
+                finished_at=utc_now(),
+            )
+            await self.publish(report)
+
+    def most_active(self, tenant: str) -> int:
+        """The most attempts the tenant ever had active, replayed from the scheduler's
+        decisions in the order they were taken (not sampled). A decision's time is taken
+        before its commit, and a dispatch's after the count it relied on, so a slot freed
+        and then reused replays in that order even when two replicas' publishes cross."""
+        active: set[tuple[str, int]] = set()
+        most = 0
+        ordered = sorted(
+            (d for d in self.decisions() if d.data["tenant_id"] == tenant),
+            key=lambda d: (d.data["occurred_at"], d.subject == subjects.RUN_DISPATCHED),
+        )
+        for seen in ordered:
+            run_id = seen.data["run_id"]
+            if seen.subject == subjects.RUN_DISPATCHED:
+                active.add((run_id, seen.data["attempt"]))
+                most = max(most, len(active))
+            elif seen.subject in ENDS_AN_ATTEMPT:
+                attempt = seen.data.get("failed_attempt", seen.data.get("attempt"))
+                active.discard((run_id, attempt))
+        return most
 
     async def decided(
         self,

@@ -5,50 +5,13 @@ from __future__ import annotations
 import pytest
 
 from controlroom_contracts import subjects
-from controlroom_contracts.base import utc_now
-from controlroom_contracts.events import AttemptCompleted
 from controlroom_contracts.rpc import LimitsQuery, QueueQuery
 from controlroom_devstack.heartbeats import StandInExecutor
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.waiting import eventually
 from controlroom_scheduler.app import create_app
 
-from .conftest import ENDS_AN_ATTEMPT, Rig
-
-
-def _most_active(rig: Rig, tenant: str) -> int:
-    """The most attempts the tenant ever had active, replayed from the scheduler's decisions
-    in stream order (not sampled)."""
-    active: set[tuple[str, int]] = set()
-    most = 0
-    for seen in rig.decisions():
-        if seen.data["tenant_id"] != tenant:
-            continue
-        run_id = seen.data["run_id"]
-        if seen.subject == subjects.RUN_DISPATCHED:
-            active.add((run_id, seen.data["attempt"]))
-            most = max(most, len(active))
-        elif seen.subject in ENDS_AN_ATTEMPT:
-            attempt = seen.data.get("failed_attempt", seen.data.get("attempt"))
-            active.discard((run_id, attempt))
-    return most
-
-
-async def _complete_dispatched(rig: Rig, done: set[str]) -> None:
-    """Play the executor: every dispatched attempt completes."""
-    for seen in rig.tap.matching(subjects.dispatch_subject("docker")):
-        key = f"{seen.data['run_id']}/{seen.data['attempt']}"
-        if key in done:
-            continue
-        done.add(key)
-        report = AttemptCompleted(
-            tenant_id=seen.data["tenant_id"],
-            run_id=seen.data["run_id"],
-            attempt=seen.data["attempt"],
-            summary="ok",
-            finished_at=utc_now(),
-        )
-        await rig.publish(report)
+from .conftest import Rig
 
 
 async def test_a_burst_never_exceeds_its_tenants_cap_and_another_tenant_starts_at_once(
@@ -71,12 +34,12 @@ async def test_a_burst_never_exceeds_its_tenants_cap_and_another_tenant_starts_a
         done: set[str] = set()
 
         async def all_completed() -> bool:
-            await _complete_dispatched(rig, done)
+            await rig.complete_dispatched(done)
             finished = rig.tap.matching(subjects.RUN_COMPLETED, lambda d: d["tenant_id"] == "busy")
             return len(finished) == len(burst)
 
         await eventually(all_completed, timeout=60, interval=0.1, what="the whole burst")
-        assert _most_active(rig, "busy") == 10
+        assert rig.most_active("busy") == 10
 
 
 @pytest.mark.usefixtures("executor")
@@ -156,7 +119,7 @@ async def test_when_executors_are_full_runs_wait_for_capacity(
         await rig.decided(subjects.RUN_DISPATCHED, runs[0].run_id)
         answer = await rig.tap.ask(QueueQuery(tenant_id="t1", run_ids=[runs[1].run_id]))
         assert answer["entries"][0]["reason"] == "no_executor_capacity"
-        await _complete_dispatched(rig, set())
+        await rig.complete_dispatched(set())
         await rig.decided(subjects.RUN_DISPATCHED, runs[1].run_id)
 
 

@@ -270,6 +270,12 @@ class RunView(ApiModel):
     lane: str | None = None
     priority: int = DEFAULT_PRIORITY
     session_id: UUID | None = None
+    schedule_id: UUID | None = Field(
+        default=None, description="The schedule whose tick submitted the run"
+    )
+    scheduled_for: datetime | None = Field(
+        default=None, description="The tick the run was submitted for (a scheduled run only)"
+    )
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout_seconds: int | None = None
     next_attempt_at: datetime | None = Field(

@@ -32,6 +32,12 @@ class JobSubmitted(RunMessage, Event):
     event_type: Literal["job.submitted"] = "job.submitted"
     job: JobRequest
     submitted_by: str | None = Field(default=None, description="The token subject that submitted")
+    schedule_id: UUID | None = Field(
+        default=None, description="The schedule whose tick submitted it; null for other runs"
+    )
+    scheduled_for: datetime | None = Field(
+        default=None, description="The tick it was submitted for (a scheduled run only)"
+    )
 
 
 class RunQueued(Decision):

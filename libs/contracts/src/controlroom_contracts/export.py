@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from controlroom_contracts import api, management, rpc
+from controlroom_contracts import api, management, rpc, schedules
 from controlroom_contracts.commands import ALL_COMMANDS
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.events import ALL_EVENTS
@@ -28,6 +28,12 @@ RPC_PAIRS: tuple[tuple[type[BaseModel], type[BaseModel]], ...] = (
     (management.ListWebhookEndpoints, management.WebhookEndpointList),
     (management.GetWebhookEndpoint, management.WebhookEndpointView),
     (management.DeleteWebhookEndpoint, management.Done),
+    (schedules.CreateSchedule, schedules.ScheduleView),
+    (schedules.ListSchedules, schedules.ScheduleList),
+    (schedules.GetSchedule, schedules.ScheduleView),
+    (schedules.SetSchedulePaused, schedules.ScheduleView),
+    (schedules.DeleteSchedule, management.Done),
+    (schedules.TemplateJobQuery, schedules.TemplateJob),
 )
 RPC_MODELS: tuple[type[BaseModel], ...] = (
     *dict.fromkeys(m for pair in RPC_PAIRS for m in pair),

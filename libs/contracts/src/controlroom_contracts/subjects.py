@@ -70,6 +70,14 @@ WEBHOOK_ENDPOINT_CREATE: Final = "controlroom.rpc.notifier.endpoint.create"
 WEBHOOK_ENDPOINT_LIST: Final = "controlroom.rpc.notifier.endpoint.list"
 WEBHOOK_ENDPOINT_GET: Final = "controlroom.rpc.notifier.endpoint.get"
 WEBHOOK_ENDPOINT_DELETE: Final = "controlroom.rpc.notifier.endpoint.delete"
+SCHEDULE_CREATE: Final = "controlroom.rpc.scheduler.schedule.create"
+SCHEDULE_LIST: Final = "controlroom.rpc.scheduler.schedule.list"
+SCHEDULE_GET: Final = "controlroom.rpc.scheduler.schedule.get"
+SCHEDULE_PAUSE: Final = "controlroom.rpc.scheduler.schedule.pause"
+SCHEDULE_DELETE: Final = "controlroom.rpc.scheduler.schedule.delete"
+# Asked by the scheduler at a schedule's tick: the job a template stands for (the gateway owns
+# templates).
+TEMPLATE_JOB_QUERY: Final = "controlroom.rpc.gateway.template.job"
 
 
 def dispatch_subject(executor_kind: str) -> str:

@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 
 from controlroom_contracts import subjects
 from controlroom_contracts.executors import ExecutorHeartbeat
+from controlroom_runtime.subscriptions import settle
 from controlroom_runtime.waiting import first_of
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ async def announce(
         called.set()
 
     roll_call = await broker.connection.subscribe(subjects.EXECUTOR_ROLL_CALL, cb=on_roll_call)
+    await settle(broker.connection)  # a roll call from now on is heard
     try:
         while not stopping.is_set():
             called.clear()

@@ -31,6 +31,7 @@ from controlroom_runtime.metrics import Metrics
 from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
 from controlroom_runtime.settings import ServiceSettings
 from controlroom_runtime.streams import provision_streams
+from controlroom_runtime.subscriptions import settle
 from controlroom_runtime.tracing import configure_tracing
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,9 @@ class ServiceRuntime:
         await self.broker.connect()
         await provision_streams(self.jetstream)
         await self.broker.start()
-        # A round trip to the server: every subscription above is in place before the service
-        # reports started (a request sent right after would otherwise find no one listening).
-        await self.broker.connection.flush()
+        # Every subscription above is live on the server before the service reports started
+        # (a request sent right after would otherwise find no one listening).
+        await settle(self.broker.connection)
         self._started = True
         self._tasks.append(
             asyncio.create_task(

@@ -6,11 +6,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from controlroom_contracts.schedules import TemplateJob, TemplateJobQuery
 from controlroom_gateway import (
     artifacts,
     handlers,
     lineage,
     run_events,
+    schedules,
+    schedules_service,
     sessions,
     templates,
     webhook_endpoints,
@@ -27,6 +30,7 @@ from controlroom_gateway.store import metadata
 from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.objectstore import build_object_store
+from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime, service_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,12 +45,28 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # the secret comes from the environment
     executors = ExecutorRegistry()
     submissions = SubmissionWriter()
+    policy = CallbackPolicy(settings.callback_allowlist)
+    limits = JobLimits(
+        settings.job_types,
+        settings.max_code_file_bytes,
+        settings.max_code_total_bytes,
+        lanes=list(settings.lanes),
+        max_timeout_seconds=settings.max_timeout_seconds,
+    )
 
     def build() -> ServiceRuntime:
         runtime = ServiceRuntime(
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
         handlers.register_heartbeats(runtime, executors)
+
+        async def template_job(query: TemplateJobQuery) -> TemplateJob:
+            async with runtime.autocommit.connect() as connection:
+                return await schedules_service.template_job(connection, query, limits, policy)
+
+        # The scheduler asks at each schedule's tick; the API process answers, as it owns
+        # templates (a separate projector process does not).
+        answer(runtime, TemplateJobQuery, template_job, queue="gateway")
         if settings.read_model == "in_process":
             handlers.register_projection(runtime)
         submissions.bind(runtime.autocommit, runtime.outbox)
@@ -55,7 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     def configure(app: FastAPI) -> None:
         app.state.settings = settings
-        app.state.callback_policy = CallbackPolicy(settings.callback_allowlist)
+        app.state.callback_policy = policy
         app.state.executors = executors
         app.state.submissions = submissions
         app.state.token_verifier = TokenVerifier(
@@ -64,13 +84,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.rate_limiter = TenantRateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
-        app.state.limits = JobLimits(
-            settings.job_types,
-            settings.max_code_file_bytes,
-            settings.max_code_total_bytes,
-            lanes=list(settings.lanes),
-            max_timeout_seconds=settings.max_timeout_seconds,
-        )
+        app.state.limits = limits
         app.description = DESCRIPTION
         app.version = "1.0.0"
         app.state.object_store = build_object_store(settings.object_store)
@@ -88,5 +102,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(lineage.router)
         app.include_router(webhook_endpoints.router)
         app.include_router(sessions.router)
+        app.include_router(schedules.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

@@ -216,6 +216,7 @@ async def list_runs(
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     session_id: UUID | None = None,
     lane: Annotated[str | None, Query(pattern=LANE_PATTERN)] = None,
+    schedule_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     *,
@@ -229,6 +230,7 @@ async def list_runs(
         since=since,
         session_id=session_id,
         lane=lane,
+        schedule_id=schedule_id,
     )
     async with runtime.sessions() as session:
         items = await store.list_runs(

@@ -51,12 +51,20 @@ runs = sa.Table(
     # The latest scheduler decision applied (the scheduler numbers each run's decisions).
     sa.Column("sequence", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempts", JSONB, nullable=False, server_default="[]"),
+    sa.Column("schedule_id", sa.Uuid, nullable=True),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_runs_tenant_created", "tenant_id", "created_at"),
     sa.Index(
         "ix_runs_tenant_session",
         "tenant_id",
         "session_id",
         postgresql_where=sa.text("session_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_runs_tenant_schedule",
+        "tenant_id",
+        "schedule_id",
+        postgresql_where=sa.text("schedule_id IS NOT NULL"),
     ),
 )
 
@@ -254,9 +262,13 @@ def submitted_run(event: JobSubmitted) -> dict[str, Any]:
         "created_at": event.occurred_at,
         "session_id": event.job.session_id,
         "priority": event.job.priority,
+        "schedule_id": event.schedule_id,
+        "scheduled_for": event.scheduled_for,
     }
 
 
+# Without schedule_id and scheduled_for: only the scheduler's ticks carry them, and those reach
+# the read model through the projection (``insert_runs``), never through this statement.
 _SUBMITTED_RUN_COLUMNS = (
     "run_id",
     "tenant_id",
@@ -445,6 +457,7 @@ class RunFilter:
     since: datetime | None = None
     session_id: UUID | None = None
     lane: str | None = None
+    schedule_id: UUID | None = None
 
 
 async def list_runs(
@@ -469,6 +482,8 @@ async def list_runs(
         query = query.where(runs.c.session_id == filters.session_id)
     if filters.lane is not None:
         query = query.where(runs.c.lane == filters.lane)
+    if filters.schedule_id is not None:
+        query = query.where(runs.c.schedule_id == filters.schedule_id)
     if after is not None:
         query = query.where(sa.tuple_(runs.c.created_at, runs.c.run_id) < sa.tuple_(*after))
     query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
@@ -498,6 +513,8 @@ def _view(
         lane=row.lane,
         priority=row.priority,
         session_id=row.session_id,
+        schedule_id=row.schedule_id,
+        scheduled_for=row.scheduled_for,
         max_attempts=row.max_attempts,
         timeout_seconds=row.timeout_seconds,
         next_attempt_at=row.next_attempt_at,

@@ -24,6 +24,13 @@ def _view(values: Any) -> TemplateView:
     )
 
 
+def with_inputs(job: JobRequest, inputs: dict[str, str]) -> JobRequest:
+    """The template's job with ``inputs`` merged over its declared ones (running it, a tick)."""
+    return job.model_copy(
+        update={"spec": job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | inputs})}
+    )
+
+
 async def add_version(
     session: AsyncSession,
     *,

@@ -30,6 +30,8 @@ def callback_payload(event: Terminal, job_type: str | None = None) -> dict[str, 
         }
     else:
         body |= {"status": "cancelled", "summary": f"run cancelled: {event.reason}"}
+    # The scheduler decides a run's outcome once, after its last attempt: which one it was.
+    body["attempt"] = event.attempt
     body["finished_at"] = event.finished_at.isoformat()
     body["artifacts"] = []
     return body

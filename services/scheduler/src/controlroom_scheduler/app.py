@@ -14,10 +14,13 @@ from controlroom_scheduler import handlers
 from controlroom_scheduler.dispatcher import Dispatcher
 from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.routing import routing_table
+from controlroom_scheduler.schedules import ScheduleAdmin
 from controlroom_scheduler.service import Scheduler
 from controlroom_scheduler.settings import SchedulerSettings
 from controlroom_scheduler.store import metadata
 from controlroom_scheduler.sweeper import Sweeper
+from controlroom_scheduler.template_jobs import AskTheGateway
+from controlroom_scheduler.ticker import Ticker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,6 +42,16 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         sweeper = Sweeper(scheduler, board, uow)
         runtime.background(dispatcher.run)
         runtime.background(sweeper.run)
+
+        handlers.register_schedules(runtime, ScheduleAdmin(runtime.sessions, runtime.autocommit))
+        ticker = Ticker(
+            uow,
+            runtime.autocommit,
+            AskTheGateway(runtime.broker, settings.template_timeout_seconds),
+            interval=settings.schedule_tick_seconds,
+            batch=settings.schedule_batch,
+        )
+        runtime.background(ticker.run)
         return runtime
 
     return service_app("scheduler", settings, build)

@@ -82,8 +82,10 @@ class Dispatcher:
         caps, batch = scheduler.caps, scheduler.settings.dispatch_batch
         async with self._uow() as uow:
             await store.take_admission_lock(uow.session)
+            rows = await store.usage(uow.session)
+            # After the count: every decision that freed a slot counted here is older.
             now = utc_now()
-            snap = snapshot(await store.usage(uow.session), self._board, now)
+            snap = snapshot(rows, self._board, now)
             free = {
                 tenant: min(batch, caps.tenant(tenant) - snap.usage.tenant_active.get(tenant, 0))
                 for tenant in snap.queued_by_tenant

@@ -20,15 +20,26 @@ from controlroom_contracts.events import (
     JobSubmitted,
 )
 from controlroom_contracts.rpc import LimitsQuery, QueueAnswer, QueueQuery, RouteAnswer, RouteQuery
+from controlroom_contracts.schedules import (
+    CreateSchedule,
+    DeleteSchedule,
+    GetSchedule,
+    ListSchedules,
+    SetSchedulePaused,
+)
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.heartbeat import call_the_roll
 from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_scheduler import queries
 from controlroom_scheduler.liveness import ExecutorBoard
+from controlroom_scheduler.schedules import ScheduleAdmin
 from controlroom_scheduler.service import Scheduler
 
 RETIRED_CONSUMERS = ("scheduler-reports", "scheduler-cancellations")
+INPUT_ACK_WAIT_SECONDS = 10.0
+"""A batch takes milliseconds; what a scheduler that died was holding is redelivered to a
+replica (or to it, restarted) after this, instead of after the default minute."""
 
 
 def register(runtime: ServiceRuntime, scheduler: Scheduler, board: ExecutorBoard) -> None:
@@ -74,6 +85,7 @@ def register(runtime: ServiceRuntime, scheduler: Scheduler, board: ExecutorBoard
             models={subjects.JOB_SUBMITTED: JobSubmitted},
             handler=scheduler.accept,
             batch_handler=scheduler.accept_all,
+            ack_wait_seconds=INPUT_ACK_WAIT_SECONDS,
         )
     )
     # Reports and cancellations in one consumer: applied in the order the stream holds them,
@@ -93,5 +105,15 @@ def register(runtime: ServiceRuntime, scheduler: Scheduler, board: ExecutorBoard
             models=inputs,
             handler=scheduler.apply_input,
             batch_handler=scheduler.apply_inputs,
+            ack_wait_seconds=INPUT_ACK_WAIT_SECONDS,
         )
     )
+
+
+def register_schedules(runtime: ServiceRuntime, admin: ScheduleAdmin) -> None:
+    """The gateway's administration of schedules (request-reply; replicas share the work)."""
+    answer(runtime, CreateSchedule, admin.create, queue="scheduler")
+    answer(runtime, ListSchedules, admin.list, queue="scheduler")
+    answer(runtime, GetSchedule, admin.get, queue="scheduler")
+    answer(runtime, SetSchedulePaused, admin.set_paused, queue="scheduler")
+    answer(runtime, DeleteSchedule, admin.delete, queue="scheduler")

@@ -126,6 +126,8 @@ class Completed:
     exit_code: int
     summary: str
     finished_at: datetime
+    now: datetime | None = None
+    """When the scheduler decides (the decision's time; ``finished_at`` is the executor's)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Failed:
     exit_code: int | None
     error: str
     finished_at: datetime
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class Cancelled:
     attempt: int
     reason: str
     finished_at: datetime
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -249,13 +253,15 @@ def transition(run: Run, event: Input, timing: Timing = Timing()) -> Outcome:  #
             exit_code=event.exit_code,
             summary=event.summary,
             finished_at=event.finished_at,
-            occurred_at=event.finished_at,
+            occurred_at=event.now or event.finished_at,
         )
         return decide.outcome(_finished(run, RunStatus.completed))
     if isinstance(event, Cancelled):
-        return _cancelled(run, event.reason, event.finished_at)
+        return _cancelled(run, event.reason, event.finished_at, event.now)
     if isinstance(event, Failed):
-        return _failed(run, event.reason, event.exit_code, event.error, event.finished_at)
+        return _failed(
+            run, event.reason, event.exit_code, event.error, event.finished_at, event.now
+        )
     return _failed(run, FailureReason.lost, None, event.why, event.now)
 
 
@@ -335,24 +341,29 @@ def _tick(run: Run, event: Tick, timing: Timing) -> Outcome:
     return _noop(run)
 
 
-def _cancelled(run: Run, reason: str, at: datetime) -> Outcome:
+def _cancelled(run: Run, reason: str, at: datetime, decided: datetime | None = None) -> Outcome:
     decide = _Decide(run)
     decide(
         RunCancelled,
         attempt=run.attempt,
         reason=reason,
         finished_at=at,
-        occurred_at=at,
+        occurred_at=decided or at,
     )
     return decide.outcome(_finished(run, RunStatus.cancelled))
 
 
 def _failed(
-    run: Run, reason: FailureReason, exit_code: int | None, error: str, at: datetime
+    run: Run,
+    reason: FailureReason,
+    exit_code: int | None,
+    error: str,
+    at: datetime,
+    decided: datetime | None = None,
 ) -> Outcome:
     if run.cancel_requested_at is not None:
         # It ended while being cancelled: the cancellation is what the user asked for.
-        return _cancelled(run, f"cancelled ({error})", at)
+        return _cancelled(run, f"cancelled ({error})", at, decided)
     decide = _Decide(run)
     if run.attempt < run.retry.max_attempts and run.retry.retries(reason, exit_code):
         retry_at = at + run.retry.backoff(run.attempt, jitter(run.run_id, run.attempt))
@@ -365,7 +376,7 @@ def _failed(
             exit_code=exit_code,
             error=error,
             finished_at=at,
-            occurred_at=at,
+            occurred_at=decided or at,
         )
         return decide.outcome(
             replace(
@@ -381,7 +392,7 @@ def _failed(
         exit_code=exit_code,
         error=error,
         finished_at=at,
-        occurred_at=at,
+        occurred_at=decided or at,
     )
     return decide.outcome(_finished(run, RunStatus.failed))
 

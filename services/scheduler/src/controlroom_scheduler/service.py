@@ -203,7 +203,7 @@ def _as_input(report: AttemptReport | CancelRequested, now: datetime) -> machine
         return machine.Started(report.attempt, report.executor_id, report.sandboxed, now)
     if isinstance(report, AttemptCompleted):
         return machine.Completed(
-            report.attempt, report.exit_code, report.summary, report.finished_at
+            report.attempt, report.exit_code, report.summary, report.finished_at, now
         )
     if isinstance(report, AttemptFailed):
         return machine.Failed(
@@ -212,9 +212,10 @@ def _as_input(report: AttemptReport | CancelRequested, now: datetime) -> machine
             report.exit_code,
             report.error,
             report.finished_at,
+            now,
         )
     assert isinstance(report, AttemptCancelled)
-    return machine.Cancelled(report.attempt, report.reason, report.finished_at)
+    return machine.Cancelled(report.attempt, report.reason, report.finished_at, now)
 
 
 def _ids(event: JobSubmitted) -> dict[str, str]:

@@ -50,6 +50,16 @@ class SchedulerSettings(ServiceSettings, RunPolicySettings):
     cancel_grace_seconds: float = Field(
         default=10.0, ge=0, description="How long an executor has to confirm a cancellation"
     )
+    schedule_tick_seconds: float = Field(
+        default=1.0, gt=0, description="How often schedules are checked for a tick due"
+    )
+    schedule_batch: int = Field(default=100, ge=1, description="Most schedules ticked per pass")
+    template_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a tick waits for the gateway's template job; unanswered, the "
+        "tick stays due and is asked for again",
+    )
 
     @field_validator("tenant_limits", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""The scheduler's tables and queries: runs (the machine's state), and their attempts.
+"""The scheduler's tables and queries: runs (the machine's state), and their attempts; the
+schedules table (its queries are in ``schedules_store``).
 
 Every statement that handles a batch takes arrays (``unnest``), so its SQL is the same for any
 batch size and is prepared once.
@@ -89,6 +90,33 @@ attempts = sa.Table(
     sa.Column("exit_code", sa.Integer, nullable=True),
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+)
+
+# Queries over it are in ``schedules_store``; the table is declared here, with the others, so
+# that this metadata is the whole schema the migrations must produce.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("schedule_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("template", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=True, comment="null: the latest at each tick"),
+    sa.Column("cron", sa.Text, nullable=True),
+    sa.Column("interval_seconds", sa.Integer, nullable=True),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("inputs", JSONB, nullable=False, server_default="{}"),
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("next_fire_at", _TS, nullable=False, comment="The earliest tick not yet fired"),
+    sa.Column("last_fired_at", _TS, nullable=True),
+    sa.Column("last_run_id", sa.Uuid, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.CheckConstraint(
+        "(cron IS NULL) <> (interval_seconds IS NULL)", name="ck_schedules_one_clock"
+    ),
+    sa.Index("ix_schedules_tenant_created", "tenant_id", "created_at"),
+    sa.Index("ix_schedules_due", "next_fire_at", postgresql_where=sa.text("NOT paused")),
 )
 
 

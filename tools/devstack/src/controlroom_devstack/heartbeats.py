@@ -19,6 +19,7 @@ from nats.aio.client import Client
 
 from controlroom_contracts import subjects
 from controlroom_contracts.executors import ExecutorHeartbeat, HeldAttempt
+from controlroom_runtime.subscriptions import settle
 
 
 class StandInExecutor:
@@ -76,7 +77,7 @@ class StandInExecutor:
             self._called.set()
 
         await self._client.subscribe(subjects.EXECUTOR_ROLL_CALL, cb=on_roll_call)
-        await self._client.flush()
+        await settle(self._client)
         self._task = asyncio.create_task(self._loop())
 
     async def _loop(self) -> None:

@@ -13,6 +13,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pydantic import BaseModel
 
+from controlroom_runtime.subscriptions import settle
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -33,6 +35,8 @@ class EventTap:
     async def start(self) -> None:
         self._client = await nats.connect(self._url)
         await self._client.subscribe("controlroom.>", cb=self._on_message)
+        # Live on the server before start returns, so nothing published after is missed.
+        await settle(self._client)
 
     async def stop(self) -> None:
         if self._client is not None:
