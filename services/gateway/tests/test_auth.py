@@ -86,6 +86,7 @@ READS = [
 UPSTREAM = [
     ("GET", "/api/v1/lineage/graph?entity=a.b", None),
     ("GET", "/api/v1/lineage/edges", None),
+    ("GET", "/api/v1/limits", None),
     ("GET", "/api/v1/schedules", None),
     ("GET", "/api/v1/schedules/00000000-0000-0000-0000-000000000001", None),
 ]
