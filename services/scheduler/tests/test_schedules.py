@@ -215,9 +215,11 @@ async def test_ticks_missed_while_no_scheduler_ran_fire_once_not_once_each(rig: 
     settings = rig.settings(schedule_tick_seconds=0.2)
     async with running(create_app(settings)):
         # Created paused, so that neither fires before the scheduler stops.
-        interval = (await _create(rig, interval_seconds=60, paused=True))["schedule_id"]
-        cron = (await _create(rig, cron="* * * * *", paused=True))["schedule_id"]
-    # The scheduler is down for a day: 1,440 ticks of each schedule fall meanwhile.
+        # Hourly: the tick after the one that fires is far enough away that none follows it
+        # while the test runs (a per-minute schedule could tick again at a minute boundary).
+        interval = (await _create(rig, interval_seconds=3600, paused=True))["schedule_id"]
+        cron = (await _create(rig, cron="0 * * * *", paused=True))["schedule_id"]
+    # The scheduler is down for a day: 24 ticks of each schedule fall meanwhile.
     moved = await _sql(
         rig,
         "UPDATE scheduler.schedules SET paused = false, next_fire_at = next_fire_at - "
@@ -236,9 +238,9 @@ async def test_ticks_missed_while_no_scheduler_ran_fire_once_not_once_each(rig: 
             view = await eventually(fired, what="the overdue tick")
             tick = _at(view["last_fired_at"])
             # The latest tick due, not the first one missed; and the next is a tick after now.
-            assert tick > restarted_at - timedelta(seconds=60)
-            assert (tick - before[sid]) % timedelta(seconds=60) == timedelta(0)
-            assert _at(view["next_fire_at"]) == tick + timedelta(seconds=60)
+            assert tick > restarted_at - timedelta(hours=1)
+            assert (tick - before[sid]) % timedelta(hours=1) == timedelta(0)
+            assert _at(view["next_fire_at"]) == tick + timedelta(hours=1)
         await _every_submission_accepted(rig)
         for sid in (interval, cron):
             assert len(_submitted(rig, sid)) == 1, _submitted(rig, sid)

@@ -100,6 +100,7 @@ class Outbox:
         # transaction per event. A row that outlives a crash here is re-published and dropped
         # by JetStream's duplicate window (its Nats-Msg-Id is the event id).
         self._published: list[UUID] = []
+        self._publishing: set[asyncio.Task[int]] = set()
 
     async def stage(self, session: AsyncSession, message: OutgoingMessage) -> None:
         """Add the message inside the caller's transaction."""
@@ -120,6 +121,23 @@ class Outbox:
         if not messages:
             return 0
         return self._sent(_stored_in_order(messages, await self._publish(messages)), messages)
+
+    def publish_soon(
+        self, messages: Sequence[OutgoingMessage], *, independent: bool = False
+    ) -> None:
+        """``publish`` (or ``publish_independent``) in a task of its own: the caller goes on to
+        its next transaction while the acks come back. The messages are committed, so what
+        fails here the relay sends."""
+        if messages:
+            publish = self.publish_independent if independent else self.publish
+            task = asyncio.create_task(publish(messages))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def finish_publishing(self, timeout: float = 5.0) -> None:
+        """Wait for what ``publish_soon`` started (at stop; the relay covers what is cut off)."""
+        if self._publishing:
+            await asyncio.wait(self._publishing, timeout=timeout)
 
     async def publish_independent(self, messages: Sequence[OutgoingMessage]) -> int:
         """Publish committed messages whose order does not matter; forget each one stored."""

@@ -176,6 +176,8 @@ class ServiceRuntime:
                 task.cancel()
         for task in self._tasks:
             task.cancel()
+        with contextlib.suppress(Exception):
+            await self.outbox.finish_publishing()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

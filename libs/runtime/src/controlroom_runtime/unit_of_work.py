@@ -52,14 +52,22 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    sessions: async_sessionmaker[AsyncSession], outbox: Outbox
+    sessions: async_sessionmaker[AsyncSession], outbox: Outbox, *, await_publish: bool = True
 ) -> AsyncIterator[UnitOfWork]:
+    """A transaction whose staged messages are published once it commits.
+
+    ``await_publish=False``: the block's exit does not wait for the stream's acks, so a loop
+    of transactions (admission passes) overlaps one's publishing with the next one's work.
+    """
     async with sessions() as session:
         async with session.begin():
             uow = UnitOfWork(session, outbox)
             yield uow
             await uow.flush_outbox()
     if uow.staged:
-        await outbox.publish(uow.staged)
+        if await_publish:
+            await outbox.publish(uow.staged)
+        else:
+            outbox.publish_soon(uow.staged)
     for callback in uow.after_commit:
         await callback()

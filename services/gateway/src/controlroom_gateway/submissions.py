@@ -54,7 +54,6 @@ class SubmissionWriter:
         self._ready = asyncio.Condition()
         self._engine: AsyncEngine | None = None
         self._outbox: Outbox | None = None
-        self._publishing: set[asyncio.Task[int]] = set()
         self._stopped = False
 
     def bind(self, autocommit_engine: AsyncEngine, outbox: Outbox) -> None:
@@ -89,8 +88,8 @@ class SubmissionWriter:
                 if not queued.done.done():
                     queued.done.set_exception(UpstreamUnavailable("the gateway is stopping"))
             self._queue.clear()
-            if self._publishing:  # committed already; what is cut off here the relay sends
-                await asyncio.wait(self._publishing, timeout=5.0)
+            if self._outbox is not None:  # committed already; what is cut off the relay sends
+                await self._outbox.finish_publishing()
 
     async def _writer(self) -> None:
         while True:
@@ -124,7 +123,5 @@ class SubmissionWriter:
         # The runs are committed, and what is not published now the relay publishes later.
         # The events are of different runs, so their order does not matter, and the writer
         # need not wait for their acks before it takes the next batch.
-        publishing = asyncio.create_task(self._outbox.publish_independent(messages))
-        self._publishing.add(publishing)
-        publishing.add_done_callback(self._publishing.discard)
+        self._outbox.publish_soon(messages, independent=True)
         log.debug("submissions written", extra={"count": len(batch)})

@@ -38,7 +38,8 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
         handlers.register(runtime, scheduler, board)
 
         uow = functools.partial(unit_of_work, runtime.sessions, runtime.outbox)
-        dispatcher = Dispatcher(scheduler, board, uow)
+        # Admission passes do not wait for their messages' acks: the next pass overlaps them.
+        dispatcher = Dispatcher(scheduler, board, functools.partial(uow, await_publish=False))
         sweeper = Sweeper(scheduler, board, uow)
         runtime.background(dispatcher.run)
         runtime.background(sweeper.run)

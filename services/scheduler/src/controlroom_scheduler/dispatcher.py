@@ -68,6 +68,13 @@ def snapshot(rows: list[store.UsageRow], board: ExecutorBoard, now: datetime) ->
     return Snapshot(usage, queued_by_tenant, queued_by_lane)
 
 
+@dataclass(frozen=True)
+class Pass:
+    dispatched: int
+    more: bool
+    """Runs may be waiting that this pass did not read: the next one starts at once."""
+
+
 class Dispatcher:
     def __init__(
         self, scheduler: Scheduler, board: ExecutorBoard, unit_of_work: UnitOfWorkFactory
@@ -76,8 +83,8 @@ class Dispatcher:
         self._board = board
         self._uow = unit_of_work
 
-    async def dispatch_pass(self) -> int:
-        """One admission pass; how many runs it dispatched."""
+    async def dispatch_pass(self) -> Pass:
+        """One admission pass: how many runs it dispatched, and whether more may be waiting."""
         scheduler = self._scheduler
         caps, batch = scheduler.caps, scheduler.settings.dispatch_batch
         async with self._uow() as uow:
@@ -87,14 +94,20 @@ class Dispatcher:
             now = utc_now()
             snap = snapshot(rows, self._board, now)
             free = {
-                tenant: min(batch, caps.tenant(tenant) - snap.usage.tenant_active.get(tenant, 0))
+                tenant: n
                 for tenant in snap.queued_by_tenant
+                if (n := caps.tenant(tenant) - snap.usage.tenant_active.get(tenant, 0)) > 0
             }
-            free = {tenant: n for tenant, n in free.items() if n > 0}
-            waiting = await store.candidates(uow.session, free, caps.aging_seconds)
+            # Tenants take turns, so a pass admits about its share of each: reading more of a
+            # tenant's queue than that (10,000 rows for 1,000 runs at 10 tenants) was a tenth
+            # of a pass. A tenant cut short is read on in the next pass, at once.
+            share = -(-batch // max(len(free), 1))
+            fetch = {tenant: min(n, share) for tenant, n in free.items()}
+            cut_short = any(n > share for n in free.values())
+            waiting = await store.candidates(uow.session, fetch, caps.aging_seconds)
             chosen = admission.plan(waiting, snap.usage, caps, now, batch)
             if not chosen:
-                return 0
+                return Pass(0, more=False)
             applied = await scheduler.apply(
                 uow, [Addressed(c.run_id, c.tenant_id, machine.Dispatch(now)) for c in chosen]
             )
@@ -114,7 +127,7 @@ class Dispatcher:
                     await uow.emit(command, subject=command.dispatch_subject())
         if dispatched:
             log.info("runs dispatched", extra={"count": len(dispatched)})
-        return len(dispatched)
+        return Pass(len(dispatched), more=len(dispatched) >= batch or cut_short)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Passes for the life of the service: at once when woken, else every interval."""
@@ -123,8 +136,8 @@ class Dispatcher:
         while not stopping.is_set():
             scheduler.wake.clear()
             try:
-                if await self.dispatch_pass() >= scheduler.settings.dispatch_batch:
-                    continue  # a full pass: more may be waiting
+                if (await self.dispatch_pass()).more:
+                    continue
             except Exception:
                 log.warning("admission pass failed", exc_info=True)
             await first_of(scheduler.wake, stopping, timeout=interval)

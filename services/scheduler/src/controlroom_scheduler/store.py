@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -472,29 +472,44 @@ class ActiveAttempt:
     cancel_requested_at: datetime | None
 
 
-async def active_attempts(session: Reader) -> list[ActiveAttempt]:
+async def active_attempts(
+    session: Reader, now: datetime, cancel_grace: float
+) -> list[ActiveAttempt]:
+    """What the clock may have something to say about: running attempts (their executors'
+    liveness), and dispatched ones past their deadline or their cancellation's grace (a
+    backlog of dispatched runs waiting for an executor is not read every second)."""
+    r = runs.c
+    grace_ended = r.cancel_requested_at <= now - timedelta(seconds=cancel_grace)
     result = await session.execute(
         sa.select(
-            runs.c.run_id,
-            runs.c.tenant_id,
-            runs.c.attempt,
-            runs.c.status,
-            runs.c.executor_id,
-            runs.c.started_at,
-            runs.c.deadline,
-            runs.c.cancel_requested_at,
-        ).where(runs.c.status.in_([RunStatus.dispatched.value, RunStatus.running.value]))
-    )
-    return [
-        ActiveAttempt(
             r.run_id,
             r.tenant_id,
             r.attempt,
-            RunStatus(r.status),
+            r.status,
             r.executor_id,
             r.started_at,
             r.deadline,
             r.cancel_requested_at,
+        ).where(
+            sa.or_(
+                r.status == RunStatus.running.value,
+                sa.and_(
+                    r.status == RunStatus.dispatched.value,
+                    sa.or_(r.deadline <= now, grace_ended),
+                ),
+            )
         )
-        for r in result
+    )
+    return [
+        ActiveAttempt(
+            row.run_id,
+            row.tenant_id,
+            row.attempt,
+            RunStatus(row.status),
+            row.executor_id,
+            row.started_at,
+            row.deadline,
+            row.cancel_requested_at,
+        )
+        for row in result
     ]

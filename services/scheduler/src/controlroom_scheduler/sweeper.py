@@ -37,7 +37,8 @@ class Sweeper:
         async with self._uow() as uow:
             now = utc_now()
             due: list[Addressed] = []
-            for a in await store.active_attempts(uow.session):
+            grace = timing.cancel_grace.total_seconds()
+            for a in await store.active_attempts(uow.session, now, grace):
                 cancelling = a.cancel_requested_at
                 if (a.deadline is not None and now >= a.deadline) or (
                     cancelling is not None and now >= cancelling + timing.cancel_grace
