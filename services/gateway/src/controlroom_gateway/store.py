@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import ArtifactView, AttemptView, RunEventView, RunStatus, RunView
 from controlroom_contracts.events import ArtifactStored, JobSubmitted
+from controlroom_runtime import set_based
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.outbox import OutgoingMessage, staging_binds, staging_params, staging_sql
 
@@ -362,37 +363,15 @@ _MUTABLE_RUN_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
 """What run events change in a run (the rest is fixed when it is submitted); ``attempts`` is
 JSON, passed as text."""
 
-# Locked in run_id order: one lock order for every projector replica, so two never deadlock.
-_LOCK_RUNS = sa.text(
-    f"""
-    SELECT run_id, tenant_id, {", ".join(_MUTABLE_RUN_COLUMNS)}
-    FROM {runs.fullname} WHERE run_id = ANY(:run_ids)
-    ORDER BY run_id
-    FOR UPDATE
-    """
-).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
-
-_WRITE_RUNS = sa.text(
-    f"""
-    UPDATE {runs.fullname} AS r
-    SET {
-        ", ".join(
-            f"{c} = u.{c}" + ("::jsonb" if c == "attempts" else "") for c in _MUTABLE_RUN_COLUMNS
-        )
-    }
-    FROM unnest(:run_id, {", ".join(f":{c}" for c in _MUTABLE_RUN_COLUMNS)})
-         AS u(run_id, {", ".join(_MUTABLE_RUN_COLUMNS)})
-    WHERE r.run_id = u.run_id
-    """
-).bindparams(
-    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
-    *(sa.bindparam(c, type_=ARRAY(t)) for c, t in _MUTABLE_RUN_COLUMNS.items()),
+_LOCK_RUNS = set_based.lock_rows(runs, "run_id", ["tenant_id", *_MUTABLE_RUN_COLUMNS])
+_WRITE_RUNS = set_based.update_rows(
+    runs, "run_id", _MUTABLE_RUN_COLUMNS, casts={"attempts": "jsonb"}
 )
 
 
 async def lock_runs(session: AsyncSession, run_ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
     """The runs' tenant and every column run events change, locked for this transaction."""
-    result = await session.execute(_LOCK_RUNS, {"run_ids": list(run_ids)})
+    result = await session.execute(_LOCK_RUNS, {"keys": list(run_ids)})
     return {row.run_id: dict(row._mapping) for row in result}
 
 

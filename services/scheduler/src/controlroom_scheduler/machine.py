@@ -78,6 +78,9 @@ class Timing:
     """How long an executor has to confirm a cancellation before the scheduler decides it."""
 
 
+DEFAULT_TIMING = Timing()
+
+
 @dataclass(frozen=True)
 class Run:
     """What the scheduler knows of a run: its status and its current attempt."""
@@ -229,7 +232,7 @@ class _Decide:
         )
 
 
-def transition(run: Run, event: Input, timing: Timing = Timing()) -> Outcome:  # noqa: B008
+def transition(run: Run, event: Input, timing: Timing = DEFAULT_TIMING) -> Outcome:
     """Apply one input to a run: the new run and the decisions to publish."""
     if run.status.is_terminal:
         return _ignore(run, f"run already {run.status.value}")

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import RunStatus
+from controlroom_runtime import set_based
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_scheduler.admission import Candidate
 from controlroom_scheduler.machine import RetryRule, Run
@@ -218,30 +219,25 @@ _STATE_COLUMNS: dict[str, sa.types.TypeEngine[Any]] = {
     "cancel_requested_at": _TS,
 }
 
-# In run_id order: one lock order for every replica and consumer, so none deadlock.
-_LOCK_RUNS = sa.text(
-    f"""
-    SELECT run_id, tenant_id, executor_kind, timeout_seconds, retry, job, traceparent,
-           {", ".join(_STATE_COLUMNS)}
-    FROM {runs.fullname} WHERE run_id = ANY(:run_ids)
-    ORDER BY run_id
-    FOR UPDATE
-    """
-).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
-
-_WRITE_RUNS = sa.text(
-    f"""
-    UPDATE {runs.fullname} AS r
-    SET {", ".join(f"{c} = u.{c}" for c in _STATE_COLUMNS)}, updated_at = now(),
-        ignored_events = r.ignored_events + u.ignored
-    FROM unnest(:run_id, :ignored, {", ".join(f":{c}" for c in _STATE_COLUMNS)})
-         AS u(run_id, ignored, {", ".join(_STATE_COLUMNS)})
-    WHERE r.run_id = u.run_id
-    """
-).bindparams(
-    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("ignored", type_=ARRAY(sa.Integer)),
-    *(sa.bindparam(c, type_=ARRAY(t)) for c, t in _STATE_COLUMNS.items()),
+_LOCK_RUNS = set_based.lock_rows(
+    runs,
+    "run_id",
+    [
+        "tenant_id",
+        "executor_kind",
+        "timeout_seconds",
+        "retry",
+        "job",
+        "traceparent",
+        *_STATE_COLUMNS,
+    ],
+)
+_WRITE_RUNS = set_based.update_rows(
+    runs,
+    "run_id",
+    _STATE_COLUMNS,
+    also="updated_at = now(), ignored_events = t.ignored_events + u.ignored",
+    extra={"ignored": sa.Integer()},
 )
 
 
@@ -257,7 +253,7 @@ class Locked:
 
 
 async def lock_runs(session: AsyncSession, run_ids: Iterable[UUID]) -> dict[UUID, Locked]:
-    result = await session.execute(_LOCK_RUNS, {"run_ids": list(set(run_ids))})
+    result = await session.execute(_LOCK_RUNS, {"keys": list(set(run_ids))})
     locked: dict[UUID, Locked] = {}
     for row in result:
         if row.executor_kind is None:
