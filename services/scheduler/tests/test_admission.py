@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from uuid import uuid4
+
 import pytest
 
 from controlroom_contracts import subjects
@@ -145,3 +148,16 @@ async def test_a_tenant_with_a_long_queue_takes_turns_with_another(
 
 async def _count(rig: Rig, subject: str, n: int) -> bool:
     return len(rig.tap.matching(subject)) >= n
+
+
+async def test_malformed_or_oversized_queue_questions_get_an_invalid_reply(rig: Rig) -> None:
+    async with running(create_app(rig.settings())):
+        for payload in (b"{not json", b'{"tenant_id": "t1", "run_ids": ["x"]}'):
+            reply = await rig.tap.client.request(subjects.QUEUE_QUERY, payload, timeout=5)
+            assert b'"code":"invalid"' in reply.data
+        ids = [str(uuid4()) for _ in range(501)]
+        too_many = json.dumps({"tenant_id": "t1", "run_ids": ids})
+        reply = await rig.tap.client.request(subjects.QUEUE_QUERY, too_many.encode(), timeout=5)
+        assert b'"code":"invalid"' in reply.data
+        reply = await rig.tap.client.request(subjects.LIMITS_QUERY, b"{}", timeout=5)
+        assert b'"code":"invalid"' in reply.data
