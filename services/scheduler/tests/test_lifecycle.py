@@ -201,7 +201,8 @@ async def test_an_attempt_its_executor_stops_listing_is_lost(
     from controlroom_scheduler import liveness
 
     monkeypatch.setattr(liveness, "LISTING_MARGIN", timedelta(seconds=0.2))
-    async with running(create_app(rig.settings())):
+    # The stand-in beats every 0.5 s, so it is never silent: only the listing can lose it.
+    async with running(create_app(rig.settings(executor_silence_seconds=1.5))):
         event = rig.submitted(retry=NO_WAIT)
         await rig.publish(event)
         await _start(rig, executor, event.run_id, 1)
@@ -283,3 +284,22 @@ async def test_a_failure_reported_while_cancelling_ends_the_run_cancelled(
         await _fail(rig, event.run_id, 1, FailureReason.lost)
         await rig.decided(subjects.RUN_CANCELLED, event.run_id)
         assert "retry_scheduled" not in _kinds(rig, event.run_id)
+
+
+@pytest.mark.usefixtures("executor")
+async def test_a_cancel_that_overtakes_its_submission_still_cancels_the_run(rig: Rig) -> None:
+    """Cancellations and submissions travel through different consumers: one that arrives
+    first is kept, and ends the run as soon as it is accepted; it is never dispatched."""
+    async with running(create_app(rig.settings())):
+        event = rig.submitted()
+        await rig.publish(CancelRequested(tenant_id="t1", run_id=event.run_id, requested_by="u"))
+        marker = rig.submitted()
+        await rig.publish(CancelRequested(tenant_id="evil", run_id=marker.run_id, requested_by="x"))
+        await rig.publish(marker)
+        await rig.decided(subjects.RUN_DISPATCHED, marker.run_id)  # the cancels are kept
+        await rig.publish(event)
+        cancelled = await rig.decided(subjects.RUN_CANCELLED, event.run_id)
+        assert "while queued" in cancelled.data["reason"]
+        assert _kinds(rig, event.run_id) == ["queued", "cancelled"]
+        # Another tenant's cancellation of a run id it does not own changed nothing.
+        assert "cancelled" not in _kinds(rig, marker.run_id)

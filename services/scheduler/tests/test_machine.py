@@ -33,15 +33,14 @@ from controlroom_scheduler.machine import (
     Input,
     Lost,
     Outcome,
-    RetryRule,
     Run,
     Started,
     Tick,
     Timing,
     decision_id,
-    jitter,
     transition,
 )
+from controlroom_scheduler.retries import RetryRule, jitter
 
 RUN_ID = UUID("0b6f6d1e-2c1f-4a55-9a59-3d8f6b8f0c01")
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -618,8 +617,12 @@ TICK = [
         id="running-past-its-deadline-times-out",
     ),
     pytest.param(
-        final(dispatched(), Tick(DEADLINE), R.timeout),
-        id="dispatched-never-started-times-out",
+        retried(dispatched(), Tick(DEADLINE), R.lost),
+        id="dispatched-never-started-is-lost-and-retried",
+    ),
+    pytest.param(
+        final(dispatched(3), Tick(DEADLINE), R.lost),
+        id="dispatched-never-started-on-the-last-attempt-fails-lost",
     ),
     pytest.param(
         retried(running(retry=RETRY_TIMEOUT), Tick(DEADLINE), R.timeout),
@@ -964,7 +967,10 @@ def check_step(before: Run, event: Input, outcome: Outcome, history: History) ->
         if isinstance(decision, RunDispatched) and before.next_attempt_at is not None:
             assert decision.occurred_at >= before.next_attempt_at
         # The scheduler never decides a timeout or a cancellation before it is due.
-        if isinstance(event, Tick) and failure_reason(decision) is FailureReason.timeout:
+        if isinstance(event, Tick) and failure_reason(decision) in (
+            FailureReason.timeout,
+            FailureReason.lost,
+        ):
             began = before.started_at or before.dispatched_at
             assert began is not None and before.deadline is not None
             assert before.deadline == began + timedelta(seconds=before.timeout_seconds) + (

@@ -109,8 +109,8 @@ class JobLimits:
         max_file_bytes: int,
         max_total_bytes: int,
         *,
-        lanes: Sequence[str] = ("A", "B", "C", "D"),
-        max_timeout_seconds: int = 3600,
+        lanes: Sequence[str],
+        max_timeout_seconds: int,
     ):
         self.job_types = frozenset(job_types)
         self.max_file_bytes = max_file_bytes

@@ -23,7 +23,7 @@ from controlroom_contracts.events import RunDispatched
 from controlroom_runtime.tracing import continuing
 from controlroom_runtime.unit_of_work import UnitOfWork
 from controlroom_runtime.waiting import first_of
-from controlroom_scheduler import admission, machine, store
+from controlroom_scheduler import admission, machine, queue_store
 from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.service import Scheduler
 from controlroom_scheduler.transitions import Addressed
@@ -42,7 +42,7 @@ class Snapshot:
     queued_by_lane: dict[tuple[str, str], int]
 
 
-def snapshot(rows: list[store.UsageRow], board: ExecutorBoard, now: datetime) -> Snapshot:
+def snapshot(rows: list[queue_store.UsageRow], board: ExecutorBoard, now: datetime) -> Snapshot:
     tenant_active: dict[str, int] = {}
     lane_active: dict[tuple[str, str], int] = {}
     kind_active: dict[str, int] = {}
@@ -88,8 +88,8 @@ class Dispatcher:
         scheduler = self._scheduler
         caps, batch = scheduler.caps, scheduler.settings.dispatch_batch
         async with self._uow() as uow:
-            await store.take_admission_lock(uow.session)
-            rows = await store.usage(uow.session)
+            await queue_store.take_admission_lock(uow.session)
+            rows = await queue_store.usage(uow.session)
             # After the count: every decision that freed a slot counted here is older.
             now = utc_now()
             snap = snapshot(rows, self._board, now)
@@ -104,7 +104,7 @@ class Dispatcher:
             share = -(-batch // max(len(free), 1))
             fetch = {tenant: min(n, share) for tenant, n in free.items()}
             cut_short = any(n > share for n in free.values())
-            waiting = await store.candidates(uow.session, fetch, caps.aging_seconds)
+            waiting = await queue_store.candidates(uow.session, fetch, caps.aging_seconds)
             chosen = admission.plan(waiting, snap.usage, caps, now, batch)
             if not chosen:
                 return Pass(0, more=False)

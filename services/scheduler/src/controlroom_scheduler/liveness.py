@@ -19,6 +19,8 @@ from controlroom_contracts.executors import ExecutorHeartbeat
 
 log = logging.getLogger(__name__)
 
+FORGET_LISTED_AFTER = 100_000
+"""Attempts remembered as listed before the long-finished ones are forgotten."""
 LISTING_MARGIN = timedelta(seconds=5)
 """A heartbeat received this long after an attempt started must list it (the beat sent while
 the start was being reported may not)."""
@@ -29,27 +31,14 @@ class _Seen:
     beat: ExecutorHeartbeat
     received_at: datetime
     holds: frozenset[tuple[UUID, int]]
-    previous: _Seen | None = None
-
-    def lacks(self, key: tuple[UUID, int], since: datetime) -> bool:
-        """This beat and the one before it, both received after ``since``, do not list it.
-
-        Two beats, not one: an executor stops listing an attempt once its final report is
-        committed, and one beat may overtake that report on its way here."""
-        prior = self.previous
-        return (
-            self.received_at > since
-            and key not in self.holds
-            and prior is not None
-            and prior.received_at > since
-            and key not in prior.holds
-        )
 
 
 class ExecutorBoard:
     def __init__(self, silence: timedelta) -> None:
         self._silence = silence
         self._latest: dict[str, _Seen] = {}
+        self._listed: dict[tuple[UUID, int], datetime] = {}
+        """When each attempt was last listed by its executor."""
         self.started_at = utc_now()
 
     def record_raw(self, body: bytes) -> None:
@@ -61,11 +50,14 @@ class ExecutorBoard:
         self.record(beat)
 
     def record(self, beat: ExecutorHeartbeat, at: datetime | None = None) -> None:
+        received = at or utc_now()
         holds = frozenset((a.run_id, a.attempt) for a in beat.attempts)
-        before = self._latest.get(beat.executor_id)
-        if before is not None:
-            before = _Seen(before.beat, before.received_at, before.holds)  # keep one, not all
-        self._latest[beat.executor_id] = _Seen(beat, at or utc_now(), holds, before)
+        self._latest[beat.executor_id] = _Seen(beat, received, holds)
+        for key in holds:
+            self._listed[key] = received
+        if len(self._listed) > FORGET_LISTED_AFTER:
+            oldest = received - 10 * self._silence
+            self._listed = {k: t for k, t in self._listed.items() if t > oldest}
 
     def _live(self, now: datetime) -> list[ExecutorHeartbeat]:
         return [
@@ -97,6 +89,12 @@ class ExecutorBoard:
         if now - seen.received_at > self._silence:
             silent = (now - seen.received_at).total_seconds()
             return f"executor {executor_id} silent for {silent:.0f} s"
-        if seen.lacks((run_id, attempt), started_at + LISTING_MARGIN):
-            return f"executor {executor_id} no longer holds attempt {attempt}"
+        key = (run_id, attempt)
+        if seen.received_at > started_at + LISTING_MARGIN and key not in seen.holds:
+            # Not listed for a whole silence period: an executor stops listing an attempt once
+            # its final report is committed, and that report may need the outbox relay (a few
+            # seconds) to arrive; by then the attempt is over, not lost.
+            since = self._listed.get(key, started_at)
+            if now - since > self._silence:
+                return f"executor {executor_id} no longer holds attempt {attempt}"
         return None

@@ -17,7 +17,6 @@ decided. The service counts ignored inputs.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -32,39 +31,9 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
+from controlroom_scheduler.retries import RetryRule, jitter
 
 ACTIVE = frozenset({RunStatus.dispatched, RunStatus.running})
-
-ALWAYS_RETRIED = frozenset({FailureReason.lost, FailureReason.executor_error})
-NEVER_RETRIED = frozenset({FailureReason.oom, FailureReason.no_route})
-
-
-@dataclass(frozen=True)
-class RetryRule:
-    max_attempts: int = 3
-    backoff_seconds: float = 5.0
-    backoff_multiplier: float = 2.0
-    max_backoff_seconds: float = 300.0
-    retry_on_exit_codes: frozenset[int] = frozenset()
-    retry_on_timeout: bool = False
-
-    def retries(self, reason: FailureReason, exit_code: int | None) -> bool:
-        """Whether a failure of this kind deserves another attempt (attempts permitting)."""
-        if reason in ALWAYS_RETRIED:
-            return True
-        if reason is FailureReason.exit_code:
-            return exit_code is not None and exit_code in self.retry_on_exit_codes
-        if reason is FailureReason.timeout:
-            return self.retry_on_timeout
-        return False
-
-    def backoff(self, failed_attempt: int, jitter: float) -> timedelta:
-        """Full jitter: uniform in [0, min(cap, base * multiplier^(n-1))), drawn by ``jitter``."""
-        ceiling = min(
-            self.max_backoff_seconds,
-            self.backoff_seconds * self.backoff_multiplier ** (failed_attempt - 1),
-        )
-        return timedelta(seconds=ceiling * jitter)
 
 
 @dataclass(frozen=True)
@@ -201,12 +170,6 @@ def decision_id(run_id: UUID, sequence: int) -> UUID:
     return uuid5(NAMESPACE_URL, f"controlroom/run/{run_id}/decision/{sequence}")
 
 
-def jitter(run_id: UUID, attempt: int) -> float:
-    """A fraction in [0, 1) fixed by the run and attempt: every replica draws the same."""
-    digest = hashlib.sha256(f"{run_id}/{attempt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 class _Decide:
     """Numbers the decisions of one transition."""
 
@@ -334,6 +297,16 @@ def _tick(run: Run, event: Tick, timing: Timing) -> Outcome:
     if cancelling is not None and event.now >= cancelling + timing.cancel_grace:
         return _cancelled(run, "cancelled; the executor did not confirm in time", event.now)
     if run.deadline is not None and event.now >= run.deadline:
+        if run.status is RunStatus.dispatched:
+            # No executor ever started it: nothing of the job ran out of time, the attempt
+            # went missing (retried like any lost attempt).
+            return _failed(
+                run,
+                FailureReason.lost,
+                None,
+                f"no executor started the attempt within {run.timeout_seconds} s and the grace",
+                event.now,
+            )
         return _failed(
             run,
             FailureReason.timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from controlroom_contracts.api import LaneUsage, LimitsView
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.rpc import QueueAnswer, QueueEntry, QueueQuery
-from controlroom_scheduler import admission, store
+from controlroom_scheduler import admission, queue_store, store
 from controlroom_scheduler.dispatcher import snapshot
 from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.service import Scheduler
@@ -15,8 +15,8 @@ async def queue_entries(
     session: store.Reader, scheduler: Scheduler, board: ExecutorBoard, query: QueueQuery
 ) -> QueueAnswer:
     now = utc_now()
-    snap = snapshot(await store.usage(session), board, now)
-    queued = await store.queued_of_tenant(session, query.tenant_id)
+    snap = snapshot(await queue_store.usage(session), board, now)
+    queued = await queue_store.queued_of_tenant(session, query.tenant_id)
     wanted = set(query.run_ids)
     eligible = {c.run_id: c.eligible_at for c in queued}
     entries = [
@@ -35,7 +35,7 @@ async def queue_entries(
 async def limits(
     session: store.Reader, scheduler: Scheduler, board: ExecutorBoard, tenant_id: str
 ) -> LimitsView:
-    snap = snapshot(await store.usage(session), board, utc_now())
+    snap = snapshot(await queue_store.usage(session), board, utc_now())
     caps = scheduler.caps
     return LimitsView(
         max_concurrent_runs=caps.tenant(tenant_id),

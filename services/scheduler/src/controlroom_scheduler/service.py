@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from controlroom_contracts.api import FailureReason, RunStatus
 from controlroom_contracts.base import utc_now
@@ -28,8 +29,9 @@ from controlroom_runtime.consumer import message_headers
 from controlroom_runtime.metrics import Metrics
 from controlroom_runtime.tracing import continuing, current_traceparent
 from controlroom_runtime.unit_of_work import UnitOfWork
-from controlroom_scheduler import machine, store
+from controlroom_scheduler import machine, queue_store, store
 from controlroom_scheduler.admission import Caps
+from controlroom_scheduler.retries import RetryRule
 from controlroom_scheduler.settings import SchedulerSettings
 from controlroom_scheduler.transitions import Addressed, Applied, apply
 
@@ -78,7 +80,7 @@ class Scheduler:
         now = utc_now()
         new = [self._new_run(e, now) for e in events]
         inserted = await store.insert_runs(uow.session, new)
-        queued = False
+        queued: list[UUID] = []
         for event, run in zip(events, new, strict=True):
             if run.run_id not in inserted:
                 log.info("run already known; submission ignored", extra=_ids(event))
@@ -88,11 +90,24 @@ class Scheduler:
                 with continuing(run.traceparent):
                     await self._fail_unrouted(uow, event)
                 continue
-            queued = True
+            queued.append(run.run_id)
             with continuing(run.traceparent):
                 await uow.emit(self._queued(run, now))
         if queued:
+            await self._cancel_early(uow, queued)
             self._wake_after_commit(uow)
+
+    async def _cancel_early(self, uow: UnitOfWork, accepted: list[UUID]) -> None:
+        """Cancellations that arrived before these runs' submissions end them now."""
+        early = await queue_store.take_cancellations(uow.session, accepted)
+        if early:
+            await self.apply(
+                uow,
+                [
+                    Addressed(run_id, tenant, machine.CancelRequested(by, at))
+                    for run_id, tenant, by, at in early
+                ],
+            )
 
     @staticmethod
     def _queued(run: store.NewRun, now: datetime) -> RunQueued:
@@ -128,9 +143,9 @@ class Scheduler:
         )
         policy = job.retry
         retry = (
-            machine.RetryRule()
+            RetryRule()
             if policy is None
-            else machine.RetryRule(
+            else RetryRule(
                 max_attempts=policy.max_attempts,
                 backoff_seconds=policy.backoff_seconds,
                 backoff_multiplier=policy.backoff_multiplier,

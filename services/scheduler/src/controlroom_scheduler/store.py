@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from controlroom_contracts.api import RunStatus
 from controlroom_runtime import set_based
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
-from controlroom_scheduler.admission import Candidate
-from controlroom_scheduler.machine import RetryRule, Run
+from controlroom_scheduler.machine import Run
+from controlroom_scheduler.retries import RetryRule
 
 Reader = AsyncSession | AsyncConnection
 
@@ -118,6 +118,17 @@ schedules = sa.Table(
     ),
     sa.Index("ix_schedules_tenant_created", "tenant_id", "created_at"),
     sa.Index("ix_schedules_due", "next_fire_at", postgresql_where=sa.text("NOT paused")),
+)
+
+
+pending_cancellations = sa.Table(
+    "pending_cancellations",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_at", _TS, nullable=False),
+    comment="Cancellations of runs not accepted yet: applied when their submission arrives",
 )
 
 
@@ -343,169 +354,3 @@ async def insert_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
 async def update_attempts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     await session.execute(_UPDATE_ATTEMPTS, _attempt_params(rows))
-
-
-async def attempt_rows(session: Reader, run_id: UUID) -> list[dict[str, Any]]:
-    result = await session.execute(
-        sa.select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.attempt)
-    )
-    return [dict(r._mapping) for r in result]
-
-
-# -- admission -----------------------------------------------------------------------------
-ADMISSION_LOCK = 0x636F6E74726F6C  # one key: admission passes of every replica take turns
-
-_USAGE = sa.text(
-    f"""
-    SELECT tenant_id, lane, executor_kind, status, count(*) AS n
-    FROM {runs.fullname}
-    WHERE status IN ('queued', 'dispatched', 'running') AND executor_kind IS NOT NULL
-    GROUP BY tenant_id, lane, executor_kind, status
-    """
-)
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    tenant_id: str
-    lane: str
-    executor_kind: str
-    status: RunStatus
-    n: int
-
-
-async def take_admission_lock(session: AsyncSession) -> None:
-    """Serialises admission passes across replicas until this transaction ends: counting what
-    is in use and dispatching against it must not interleave, or two could fill one slot."""
-    await session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK})
-
-
-async def usage(session: Reader) -> list[UsageRow]:
-    return [
-        UsageRow(r.tenant_id, r.lane, r.executor_kind, RunStatus(r.status), r.n)
-        for r in await session.execute(_USAGE)
-    ]
-
-
-# The best few of each tenant's lanes (at most what the tenant could take now), aged priority
-# first as admission orders them; the rest of the queue is not read.
-_CANDIDATES = sa.text(
-    f"""
-    SELECT run_id, tenant_id, lane, priority, eligible_at, executor_kind
-    FROM (
-        SELECT r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind,
-               row_number() OVER (
-                   PARTITION BY r.tenant_id, r.lane
-                   ORDER BY greatest(1, r.priority - floor(
-                                extract(epoch FROM now() - r.eligible_at) / :aging)),
-                            r.eligible_at, r.run_id
-               ) AS place,
-               f.free
-        FROM {runs.fullname} AS r
-        JOIN unnest(:tenants, :free) AS f(tenant_id, free) ON f.tenant_id = r.tenant_id
-        WHERE r.status = 'queued' AND r.eligible_at <= now()
-          AND r.cancel_requested_at IS NULL AND r.executor_kind IS NOT NULL
-    ) AS ranked
-    WHERE place <= free
-    """
-).bindparams(
-    sa.bindparam("tenants", type_=ARRAY(sa.Text)),
-    sa.bindparam("free", type_=ARRAY(sa.Integer)),
-    sa.bindparam("aging", type_=sa.Float),
-)
-
-
-async def candidates(
-    session: AsyncSession, free_by_tenant: dict[str, int], aging_seconds: float
-) -> list[Candidate]:
-    if not free_by_tenant:
-        return []
-    result = await session.execute(
-        _CANDIDATES,
-        {
-            "tenants": list(free_by_tenant),
-            "free": list(free_by_tenant.values()),
-            "aging": aging_seconds,
-        },
-    )
-    return [
-        Candidate(r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind)
-        for r in result
-    ]
-
-
-async def queued_of_tenant(session: Reader, tenant_id: str) -> list[Candidate]:
-    result = await session.execute(
-        sa.select(
-            runs.c.run_id,
-            runs.c.tenant_id,
-            runs.c.lane,
-            runs.c.priority,
-            runs.c.eligible_at,
-            runs.c.executor_kind,
-        ).where(
-            runs.c.tenant_id == tenant_id,
-            runs.c.status == RunStatus.queued.value,
-            runs.c.executor_kind.is_not(None),
-        )
-    )
-    return [
-        Candidate(r.run_id, r.tenant_id, r.lane, r.priority, r.eligible_at, r.executor_kind)
-        for r in result
-    ]
-
-
-# -- sweeping --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ActiveAttempt:
-    run_id: UUID
-    tenant_id: str
-    attempt: int
-    status: RunStatus
-    executor_id: str | None
-    started_at: datetime | None
-    deadline: datetime | None
-    cancel_requested_at: datetime | None
-
-
-async def active_attempts(
-    session: Reader, now: datetime, cancel_grace: float
-) -> list[ActiveAttempt]:
-    """What the clock may have something to say about: running attempts (their executors'
-    liveness), and dispatched ones past their deadline or their cancellation's grace (a
-    backlog of dispatched runs waiting for an executor is not read every second)."""
-    r = runs.c
-    grace_ended = r.cancel_requested_at <= now - timedelta(seconds=cancel_grace)
-    result = await session.execute(
-        sa.select(
-            r.run_id,
-            r.tenant_id,
-            r.attempt,
-            r.status,
-            r.executor_id,
-            r.started_at,
-            r.deadline,
-            r.cancel_requested_at,
-        ).where(
-            sa.or_(
-                r.status == RunStatus.running.value,
-                sa.and_(
-                    r.status == RunStatus.dispatched.value,
-                    sa.or_(r.deadline <= now, grace_ended),
-                ),
-            )
-        )
-    )
-    return [
-        ActiveAttempt(
-            row.run_id,
-            row.tenant_id,
-            row.attempt,
-            RunStatus(row.status),
-            row.executor_id,
-            row.started_at,
-            row.deadline,
-            row.cancel_requested_at,
-        )
-        for row in result
-    ]

@@ -14,7 +14,7 @@ import logging
 from controlroom_contracts.api import RunStatus
 from controlroom_contracts.base import utc_now
 from controlroom_runtime.waiting import first_of
-from controlroom_scheduler import machine, store
+from controlroom_scheduler import machine, queue_store
 from controlroom_scheduler.dispatcher import UnitOfWorkFactory
 from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.service import Scheduler
@@ -38,7 +38,7 @@ class Sweeper:
             now = utc_now()
             due: list[Addressed] = []
             grace = timing.cancel_grace.total_seconds()
-            for a in await store.active_attempts(uow.session, now, grace):
+            for a in await queue_store.active_attempts(uow.session, now, grace):
                 cancelling = a.cancel_requested_at
                 if (a.deadline is not None and now >= a.deadline) or (
                     cancelling is not None and now >= cancelling + timing.cancel_grace

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,8 +27,8 @@ from controlroom_contracts.events import (
 from controlroom_runtime.metrics import Metrics
 from controlroom_runtime.tracing import continuing
 from controlroom_runtime.unit_of_work import UnitOfWork
-from controlroom_scheduler import store
-from controlroom_scheduler.machine import Input, Timing, transition
+from controlroom_scheduler import queue_store, store
+from controlroom_scheduler.machine import CancelRequested, Input, Timing, transition
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,14 @@ async def apply(
     locked = await store.lock_runs(session, (i.run_id for i in inputs))
     before = {run_id: item.run for run_id, item in locked.items()}
     decisions: list[Decision] = []
+    early: list[tuple[UUID, str, str, datetime]] = []
     for item in inputs:
         held = locked.get(item.run_id)
+        if held is None and isinstance(item.input, CancelRequested):
+            # The cancellation overtook the submission (another consumer): kept, and applied
+            # when the run is accepted.
+            early.append((item.run_id, item.tenant_id, item.input.requested_by, item.input.now))
+            continue
         if held is None or held.run.tenant_id != item.tenant_id:
             metrics.ignored_transitions(_name(item.input)).inc()
             log.info("input for an unknown run ignored", extra={"run_id": str(item.run_id)})
@@ -84,11 +91,20 @@ async def apply(
             if isinstance(decision, RunRetryScheduled):
                 held.eligible_at = decision.retry_at
             decisions.append(decision)
+    if early:
+        await queue_store.remember_cancellations(session, early)
     changed = [i for run_id, i in locked.items() if i.run != before[run_id] or i.ignored]
     if changed:
         await store.write_runs(session, changed)
     dispatched = [_attempt_row(d) for d in decisions if isinstance(d, RunDispatched)]
-    updated = [row for d in decisions if (row := _attempt_update(d)) is not None]
+    # One row per attempt: an UPDATE ... FROM with two source rows for one target row applies
+    # either, and a batch may hold an attempt's start and its end.
+    merged: dict[tuple[UUID, int], dict[str, Any]] = {}
+    for d in decisions:
+        if (row := _attempt_update(d)) is not None:
+            into = merged.setdefault((row["run_id"], row["attempt"]), {})
+            into.update({k: v for k, v in row.items() if v is not None})
+    updated = list(merged.values())
     if dispatched:
         await store.insert_attempts(session, dispatched)
     if updated:
