@@ -161,3 +161,17 @@ async def test_malformed_or_oversized_queue_questions_get_an_invalid_reply(rig: 
         assert b'"code":"invalid"' in reply.data
         reply = await rig.tap.client.request(subjects.LIMITS_QUERY, b"{}", timeout=5)
         assert b'"code":"invalid"' in reply.data
+
+
+@pytest.mark.usefixtures("executor")
+async def test_runs_waiting_for_a_missing_kind_do_not_hold_back_a_live_kinds_runs(
+    rig: Rig,
+) -> None:
+    settings = rig.settings(tenant_max_concurrent=2, routes={"spark_etl": "k8s"})
+    async with running(create_app(settings)):  # only a docker executor is live
+        for _ in range(3):
+            await rig.publish(rig.submitted("spark_etl"))
+        docker = rig.submitted("diagram_export")
+        await rig.publish(docker)
+        await rig.decided(subjects.RUN_DISPATCHED, docker.run_id)
+        assert len(rig.tap.matching(subjects.RUN_DISPATCHED)) == 1
