@@ -190,14 +190,18 @@ async def remember_cancellations(
     )
 
 
+_TAKE_CANCELLATIONS = sa.text(
+    f"""
+    DELETE FROM {pending_cancellations.fullname} WHERE run_id = ANY(:run_ids)
+    RETURNING run_id, tenant_id, requested_by, requested_at
+    """
+).bindparams(sa.bindparam("run_ids", type_=ARRAY(sa.Uuid)))
+"""The same SQL for any batch (an IN list of the batch's size compiled anew every intake)."""
+
+
 async def take_cancellations(
     session: AsyncSession, run_ids: Sequence[UUID]
 ) -> list[tuple[UUID, str, str, datetime]]:
     """The pending cancellations of these runs, removed as they are taken."""
-    t = pending_cancellations
-    result = await session.execute(
-        sa.delete(t)
-        .where(t.c.run_id.in_(run_ids))
-        .returning(t.c.run_id, t.c.tenant_id, t.c.requested_by, t.c.requested_at)
-    )
+    result = await session.execute(_TAKE_CANCELLATIONS, {"run_ids": list(run_ids)})
     return [(r.run_id, r.tenant_id, r.requested_by, r.requested_at) for r in result]
