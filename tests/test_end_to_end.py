@@ -345,3 +345,26 @@ def _children(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         children.extend(int(child) for child in text)
     return children
+
+
+async def test_a_job_finds_no_signing_secret_in_its_executors_environment(
+    api: httpx.AsyncClient, receiver: CallbackReceiver
+) -> None:
+    """The executor runs hostile code; it is never given the JWT or webhook secret, so a job
+    that reads its parent's environment (as one did before) finds neither."""
+    from .conftest import SECRET
+
+    code = (
+        "import os\n"
+        "env = open(f'/proc/{os.getppid()}/environ', 'rb').read().split(b'\\0')\n"
+        "names = sorted(e.split(b'=', 1)[0].decode() for e in env if e)\n"
+        "print('\\n'.join(names))\n"
+        "print('secret found' if any(b'SECRET' in e for e in env) else 'no secret')\n"
+    )
+    run_id = (await api.post("/api/v1/jobs/run", json=job(receiver, code))).json()["run_id"]
+    view = await wait_for_status(api, run_id, "completed", "failed")
+    assert view["status"] == "completed", view
+    log = (await api.get(view["logs_url"])).text
+    assert "CONTROLROOM_NATS_URL" in log  # it did read the executor's environment
+    assert log.rstrip().endswith("no secret"), log
+    assert SECRET not in log and "CONTROLROOM_JWT_SECRET" not in log

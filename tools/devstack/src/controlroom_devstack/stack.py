@@ -57,7 +57,13 @@ class ServiceDef:
     args: tuple[str, ...] = ()
     background: bool = True
     """Works through a queue rather than answering a waiting client."""
+    secrets: frozenset[str] = frozenset()
+    """The secret variables it is given; every other service never holds them (a job that
+    reads its executor's environment must find no signing key)."""
 
+
+SECRET_VARIABLES = frozenset({"CONTROLROOM_JWT_SECRET", "CONTROLROOM_WEBHOOK_SECRET"})
+_JWT = frozenset({"CONTROLROOM_JWT_SECRET"})
 
 # The gateway starts last: once it answers /readyz, everything behind it is ready too.
 SERVICES: tuple[ServiceDef, ...] = (
@@ -65,9 +71,20 @@ SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("executor-docker", "controlroom_executor_docker", "EXECUTOR_DOCKER"),
     ServiceDef("executor-k8s", "controlroom_executor_k8s", "EXECUTOR_K8S"),
     ServiceDef("lineage", "controlroom_lineage", "LINEAGE"),
-    ServiceDef("notifier", "controlroom_notifier", "NOTIFIER"),
-    ServiceDef("gateway-projector", "controlroom_gateway", "GATEWAY_PROJECTOR", ("projector",)),
-    ServiceDef("gateway", "controlroom_gateway", "GATEWAY", background=False),
+    ServiceDef(
+        "notifier",
+        "controlroom_notifier",
+        "NOTIFIER",
+        secrets=frozenset({"CONTROLROOM_WEBHOOK_SECRET"}),
+    ),
+    ServiceDef(
+        "gateway-projector",
+        "controlroom_gateway",
+        "GATEWAY_PROJECTOR",
+        ("projector",),
+        secrets=_JWT,
+    ),
+    ServiceDef("gateway", "controlroom_gateway", "GATEWAY", background=False, secrets=_JWT),
 )
 
 
@@ -132,7 +149,6 @@ class ServiceStack:
             {
                 "CONTROLROOM_NATS_URL": c.nats_url,
                 "CONTROLROOM_DATABASE_URL": c.database_url,
-                "CONTROLROOM_JWT_SECRET": c.jwt_secret,
                 "CONTROLROOM_EXECUTOR_WORKDIR": str(c.workdir),
                 "CONTROLROOM_OBJECT_STORE__DIRECTORY": str(
                     c.artifacts_dir or c.workdir.parent / "artifacts"
@@ -144,7 +160,8 @@ class ServiceStack:
             }
         )
         env.update(c.extra_env)
-        return env
+        env["CONTROLROOM_JWT_SECRET"] = c.jwt_secret
+        return {k: v for k, v in env.items() if k not in SECRET_VARIABLES or k in service.secrets}
 
     def start(self, timeout: float = 60.0) -> None:
         self.config.logs_dir.mkdir(parents=True, exist_ok=True)
