@@ -59,6 +59,14 @@ async def _fail(
     )
 
 
+async def _complete(rig: Rig, run_id: UUID, attempt: int, summary: str = "ok") -> None:
+    await rig.publish(
+        AttemptCompleted(
+            tenant_id="t1", run_id=run_id, attempt=attempt, summary=summary, finished_at=utc_now()
+        )
+    )
+
+
 def _kinds(rig: Rig, run_id: UUID) -> list[str]:
     return [s.subject.rsplit(".", 1)[-1] for s in rig.decisions(run_id)]
 
@@ -75,15 +83,7 @@ async def test_a_lost_attempt_is_retried_and_the_retry_succeeds(
         assert (retry.data["failed_attempt"], retry.data["next_attempt"]) == (1, 2)
         assert retry.data["reason"] == "lost"
         await _start(rig, executor, event.run_id, 2)
-        await rig.publish(
-            AttemptCompleted(
-                tenant_id="t1",
-                run_id=event.run_id,
-                attempt=2,
-                summary="ok",
-                finished_at=utc_now(),
-            )
-        )
+        await _complete(rig, event.run_id, 2)
         done = await rig.decided(subjects.RUN_COMPLETED, event.run_id)
         assert done.data["attempt"] == 2
         assert _kinds(rig, event.run_id) == [
@@ -153,15 +153,7 @@ async def test_the_scheduler_times_out_an_attempt_whose_executor_never_reports(
         failed = await rig.decided(subjects.RUN_FAILED, event.run_id, timeout=10)
         assert failed.data["failure_reason"] == "timeout"
         # The executor's late report changes nothing.
-        await rig.publish(
-            AttemptCompleted(
-                tenant_id="t1",
-                run_id=event.run_id,
-                attempt=1,
-                summary="late",
-                finished_at=utc_now(),
-            )
-        )
+        await _complete(rig, event.run_id, 1, summary="late")
         marker = rig.submitted()
         await rig.publish(marker)
         await rig.decided(subjects.RUN_DISPATCHED, marker.run_id)

@@ -75,24 +75,22 @@ class Pass:
     """Runs may be waiting that this pass did not read: the next one starts at once."""
 
 
+@dataclass(frozen=True)
 class Dispatcher:
-    def __init__(
-        self, scheduler: Scheduler, board: ExecutorBoard, unit_of_work: UnitOfWorkFactory
-    ) -> None:
-        self._scheduler = scheduler
-        self._board = board
-        self._uow = unit_of_work
+    scheduler: Scheduler
+    board: ExecutorBoard
+    unit_of_work: UnitOfWorkFactory
 
     async def dispatch_pass(self) -> Pass:
         """One admission pass: how many runs it dispatched, and whether more may be waiting."""
-        scheduler = self._scheduler
+        scheduler = self.scheduler
         caps, batch = scheduler.caps, scheduler.settings.dispatch_batch
-        async with self._uow() as uow:
+        async with self.unit_of_work() as uow:
             await queue_store.take_admission_lock(uow.session)
             rows = await queue_store.usage(uow.session)
             # After the count: every decision that freed a slot counted here is older.
             now = utc_now()
-            snap = snapshot(rows, self._board, now)
+            snap = snapshot(rows, self.board, now)
             free = {
                 tenant: n
                 for tenant in snap.queued_by_tenant
@@ -131,7 +129,7 @@ class Dispatcher:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Passes for the life of the service: at once when woken, else every interval."""
-        scheduler = self._scheduler
+        scheduler = self.scheduler
         interval = scheduler.settings.dispatch_interval_seconds
         while not stopping.is_set():
             scheduler.wake.clear()

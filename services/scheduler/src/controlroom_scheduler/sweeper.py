@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from controlroom_contracts.api import RunStatus
 from controlroom_contracts.base import utc_now
@@ -23,18 +24,16 @@ from controlroom_scheduler.transitions import Addressed
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class Sweeper:
-    def __init__(
-        self, scheduler: Scheduler, board: ExecutorBoard, unit_of_work: UnitOfWorkFactory
-    ) -> None:
-        self._scheduler = scheduler
-        self._board = board
-        self._uow = unit_of_work
+    scheduler: Scheduler
+    board: ExecutorBoard
+    unit_of_work: UnitOfWorkFactory
 
     async def sweep_pass(self) -> int:
         """One pass; how many inputs were due."""
-        timing = self._scheduler.timing
-        async with self._uow() as uow:
+        timing = self.scheduler.timing
+        async with self.unit_of_work() as uow:
             now = utc_now()
             due: list[Addressed] = []
             grace = timing.cancel_grace.total_seconds()
@@ -49,7 +48,7 @@ class Sweeper:
                     and a.executor_id is not None
                     and a.started_at is not None
                     and (
-                        why := self._board.lost(
+                        why := self.board.lost(
                             a.executor_id, a.run_id, a.attempt, a.started_at, now
                         )
                     )
@@ -60,11 +59,11 @@ class Sweeper:
                     )
                     due.append(Addressed(a.run_id, a.tenant_id, machine.Lost(a.attempt, why, now)))
             if due:
-                await self._scheduler.apply(uow, due)
+                await self.scheduler.apply(uow, due)
         return len(due)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        interval = self._scheduler.settings.sweep_interval_seconds
+        interval = self.scheduler.settings.sweep_interval_seconds
         while not stopping.is_set():
             try:
                 await self.sweep_pass()
