@@ -18,7 +18,7 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import store
+from controlroom_gateway import submitted_runs
 from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER, submission_message
 
 PROBLEM = "application/problem+json"
@@ -131,7 +131,7 @@ async def test_a_submission_written_but_never_published_is_published_by_the_rela
         ),
     )
     async with runtime.autocommit.connect() as conn:
-        await store.record_submissions(conn, [event], [submission_message(event)])
+        await submitted_runs.record_submissions(conn, [event], [submission_message(event)])
 
     view = (await client.get(f"/api/v1/runs/{event.run_id}")).json()
     assert view["status"] == "queued" and view["job_type"] == "spark_etl"

@@ -28,7 +28,7 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
-from controlroom_gateway import projection, store
+from controlroom_gateway import history_store, projection, store
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
@@ -157,7 +157,9 @@ async def _outcome(runtime: ServiceRuntime, runs: Sequence[UUID]) -> list[dict[s
         for run_id in runs:
             view = await store.get_run(session, run_id, "acme")
             assert view is not None
-            history = await store.list_run_events(session, "acme", run_id, after=0, limit=100)
+            history = await history_store.list_run_events(
+                session, "acme", run_id, after=0, limit=100
+            )
             outcome.append(
                 {
                     "run": view.model_dump(exclude={"run_id"}),

@@ -14,7 +14,7 @@ from controlroom_contracts import subjects
 from controlroom_contracts.api import RunStatus
 from controlroom_contracts.base import utc_now
 from controlroom_devstack.tap import EventTap
-from controlroom_gateway import store
+from controlroom_gateway import store, submitted_runs
 
 PROBLEM = "application/problem+json"
 ZERO = {status.value: 0 for status in RunStatus}
@@ -105,7 +105,7 @@ async def test_counts_and_status_are_derived_from_the_sessions_runs(
     await submit(client, await new_session(client, "another"))
     # Another tenant's run carrying this session's id (a submission over NATS is not checked).
     async with gateway.state.runtime.sessions() as session, session.begin():
-        await store.insert_runs(
+        await submitted_runs.insert_runs(
             session,
             [
                 {

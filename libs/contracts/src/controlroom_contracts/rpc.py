@@ -9,7 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import LimitsView, NoNulStr, QueueReason
+from controlroom_contracts.api import NoNulStr, QueueReason
+from controlroom_contracts.resources import LimitsView
 
 
 class LineageGraphQuery(BaseModel):

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import ApiModel, JobRequest, TemplateName
+from controlroom_contracts.api import ApiModel, JobRequest
 from controlroom_contracts.management import Cursor, Page, Request
+from controlroom_contracts.resources import TemplateName
 
 CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 MAX_INTERVAL_SECONDS = 366 * 24 * 3600

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, uuid5
 
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy as JsAckPolicy
@@ -45,7 +44,7 @@ from pydantic import ValidationError
 from controlroom_contracts.base import Message
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.subjects import deadletter_subject
-from controlroom_runtime import inbox
+from controlroom_runtime import inbox, message_headers
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import OutgoingMessage
 from controlroom_runtime.tracing import extract_context, tracer
@@ -57,17 +56,6 @@ if TYPE_CHECKING:
     from controlroom_runtime.service import ServiceRuntime
 
 log = logging.getLogger(__name__)
-
-_HEADERS: contextvars.ContextVar[Mapping[UUID, Mapping[str, str]] | None] = contextvars.ContextVar(
-    "controlroom_message_headers", default=None
-)
-
-
-def message_headers(event_id: UUID) -> Mapping[str, str]:
-    """The NATS headers of the message that carried ``event_id``, inside its handler (a batch
-    handler gets one call for many messages, each with its own trace context)."""
-    return (_HEADERS.get() or {}).get(event_id, {})
-
 
 M = TypeVar("M", bound=Message)
 Handler = Callable[[UnitOfWork, M], Awaitable[None]]
@@ -304,14 +292,15 @@ async def handle_batch(runtime: ServiceRuntime, spec: ConsumerSpec[M], msgs: lis
                 to_handle.append(delivery)
                 outcomes.append("handled")
             if spec.batch_handler is not None:
-                headers = _HEADERS.set({d.event.event_id: d.msg.headers or {} for d in to_handle})
-                try:
-                    with tracer(__name__).start_as_current_span(
+                with (
+                    message_headers.carrying(
+                        {d.event.event_id: d.msg.headers or {} for d in to_handle}
+                    ),
+                    tracer(__name__).start_as_current_span(
                         f"{spec.name} handle batch", attributes={"messages": len(to_handle)}
-                    ):
-                        await spec.batch_handler(uow, [d.event for d in to_handle])
-                finally:
-                    _HEADERS.reset(headers)
+                    ),
+                ):
+                    await spec.batch_handler(uow, [d.event for d in to_handle])
             else:
                 for delivery in to_handle:
                     with _handling(spec, delivery):
@@ -346,11 +335,8 @@ async def handle_one(
         try:
             async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
                 if await inbox.claim(uow.session, runtime.inbox_table, spec.name, event.event_id):
-                    headers = _HEADERS.set({event.event_id: msg.headers or {}})
-                    try:
+                    with message_headers.carrying({event.event_id: msg.headers or {}}):
                         await spec.handler(uow, event)
-                    finally:
-                        _HEADERS.reset(headers)
                     outcome = "handled"
                 else:
                     outcome = "duplicate"

@@ -123,9 +123,7 @@ class Executor:
                 outcome = await self._backend.run(spec)
             except Exception as exc:  # a backend fault must still end the run, never hang it
                 log.exception("backend failed")
-                outcome = RunOutcome(
-                    None, FailureReason.executor_error, f"executor error: {exc!r}"
-                )
+                outcome = RunOutcome(None, FailureReason.executor_error, f"executor error: {exc!r}")
             await self.report(command.tenant_id, spec, outcome)
         finally:
             self.held.pop(key, None)

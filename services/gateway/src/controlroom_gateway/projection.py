@@ -38,7 +38,7 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
-from controlroom_gateway import store
+from controlroom_gateway import history_store, store, submitted_runs
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,9 @@ async def project(uow: UnitOfWork, events: Sequence[Message]) -> None:
     session = uow.session
     submitted = [e for e in events if isinstance(e, JobSubmitted)]
     if submitted:
-        await store.insert_runs(session, [store.submitted_run(e) for e in submitted])
+        await submitted_runs.insert_runs(
+            session, [submitted_runs.submitted_run(e) for e in submitted]
+        )
     touched = {e.run_id for e in events if isinstance(e, _RUN_EVENTS)}
     runs = await store.lock_runs(session, touched) if touched else {}
     before = {run_id: dict(row) for run_id, row in runs.items()}
@@ -295,7 +297,7 @@ async def project(uow: UnitOfWork, events: Sequence[Message]) -> None:
     if changed:
         await store.write_runs(session, changed)
     if history:
-        await store.add_run_events(session, history)
+        await history_store.add_run_events(session, history)
 
 
 async def _add_artifacts(uow: UnitOfWork, pending: list[store.ArtifactRow]) -> None:

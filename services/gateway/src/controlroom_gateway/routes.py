@@ -13,7 +13,6 @@ from controlroom_contracts.api import (
     LANE_PATTERN,
     ContinueCallback,
     JobRequest,
-    LimitsView,
     NoNulStr,
     RunPage,
     RunStatus,
@@ -22,6 +21,7 @@ from controlroom_contracts.api import (
     ValidationReport,
 )
 from controlroom_contracts.executors import ExecutorView
+from controlroom_contracts.resources import LimitsView
 from controlroom_contracts.rpc import (
     LimitsAnswer,
     LimitsQuery,

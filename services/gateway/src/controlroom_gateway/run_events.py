@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from controlroom_contracts.api import RunEventIn, RunEventPage
-from controlroom_gateway import service, store
+from controlroom_gateway import history_store, service, store
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
 from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound
 from controlroom_gateway.json_body import InteroperableJsonRoute
@@ -65,7 +65,7 @@ async def list_events(
     await _require_run(runtime, run_id, principal.tenant_id)
     after = _position(cursor, "query.cursor")
     async with runtime.sessions() as session:
-        items = await store.list_run_events(
+        items = await history_store.list_run_events(
             session, principal.tenant_id, run_id, after=after, limit=limit + 1
         )
     next_cursor = str(items[limit - 1].id) if len(items) > limit else None
@@ -93,7 +93,7 @@ async def stream_events(
         position = after
         while True:
             async with runtime.sessions() as session:
-                batch = await store.list_run_events(
+                batch = await history_store.list_run_events(
                     session, principal.tenant_id, run_id, after=position, limit=200
                 )
             for item in batch:

@@ -27,7 +27,7 @@ from controlroom_contracts.events import (
     RunLog,
     RunProgress,
 )
-from controlroom_gateway import idempotency, store
+from controlroom_gateway import idempotency, store, submitted_runs
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.errors import (
     IdempotencyConflict,
@@ -241,6 +241,6 @@ async def submit_with_key(uow: UnitOfWork, event: JobSubmitted, idempotency_key:
                 run_id=str(prior.run_id),
             )
         return Submission(prior.run_id, prior.created_at, replayed=True)
-    await store.insert_runs(uow.session, [store.submitted_run(event)])
+    await submitted_runs.insert_runs(uow.session, [submitted_runs.submitted_run(event)])
     await uow.emit_outgoing(submission_message(event))
     return Submission(event.run_id, event.occurred_at, replayed=False)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from controlroom_contracts.api import SessionIn, SessionPage, SessionView
+from controlroom_contracts.resources import SessionIn, SessionPage, SessionView
 from controlroom_gateway import sessions_service
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep
 from controlroom_gateway.errors import PROBLEM

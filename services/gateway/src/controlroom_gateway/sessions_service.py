@@ -13,9 +13,10 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from controlroom_contracts.api import RunStatus, SessionIn, SessionPage, SessionView
+from controlroom_contracts.api import RunStatus
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import CancelRequested
+from controlroom_contracts.resources import SessionIn, SessionPage, SessionView
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.errors import NotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor

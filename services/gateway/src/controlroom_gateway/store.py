@@ -10,14 +10,13 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from controlroom_contracts.api import ArtifactView, AttemptView, RunEventView, RunStatus, RunView
-from controlroom_contracts.events import ArtifactStored, JobSubmitted
+from controlroom_contracts.api import ArtifactView, AttemptView, RunStatus, RunView
+from controlroom_contracts.events import ArtifactStored
 from controlroom_runtime import set_based
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
-from controlroom_runtime.outbox import OutgoingMessage, staging_binds, staging_params, staging_sql
 
 metadata = sa.MetaData(schema="gateway")
 outbox = outbox_table(metadata)
@@ -133,55 +132,6 @@ job_templates = sa.Table(
 TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "cancelled"})
 
 
-_RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
-_ADD_RUN_EVENTS = sa.text(
-    f"""
-    INSERT INTO {run_events.fullname} (tenant_id, run_id, event_type, occurred_at, data)
-    SELECT tenant_id, run_id, event_type, occurred_at, data::jsonb
-    FROM unnest(:tenant_id, :run_id, :event_type, :occurred_at, :data)
-         WITH ORDINALITY AS e(tenant_id, run_id, event_type, occurred_at, data, position)
-    ORDER BY position
-    """
-).bindparams(
-    sa.bindparam("tenant_id", type_=ARRAY(sa.Text)),
-    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("event_type", type_=ARRAY(sa.Text)),
-    sa.bindparam("occurred_at", type_=ARRAY(sa.DateTime(timezone=True))),
-    sa.bindparam("data", type_=ARRAY(sa.Text)),
-)
-
-
-async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append history rows (``data`` as JSON text) in one statement, ids in the given order.
-
-    The statement is the same for any number of rows (arrays, not a row of parameters per
-    event), so it is prepared once.
-    """
-    await session.execute(
-        _ADD_RUN_EVENTS,
-        {key: [row[key] for row in rows] for key in _RUN_EVENT_COLUMNS},
-    )
-
-
-async def list_run_events(
-    session: AsyncSession, tenant_id: str, run_id: UUID, *, after: int, limit: int
-) -> list[RunEventView]:
-    rows = await session.execute(
-        sa.select(run_events)
-        .where(
-            run_events.c.run_id == run_id,
-            run_events.c.tenant_id == tenant_id,
-            run_events.c.id > after,
-        )
-        .order_by(run_events.c.id)
-        .limit(limit)
-    )
-    return [
-        RunEventView(id=r.id, event_type=r.event_type, occurred_at=r.occurred_at, data=r.data)
-        for r in rows
-    ]
-
-
 @dataclass(frozen=True)
 class ArtifactRow:
     id: UUID
@@ -248,87 +198,6 @@ async def delete_artifact(session: AsyncSession, artifact_id: UUID, tenant_id: s
             artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id
         )
     )
-
-
-def submitted_run(event: JobSubmitted) -> dict[str, Any]:
-    """The read-model row of a run as it is submitted."""
-    return {
-        "run_id": event.run_id,
-        "tenant_id": event.tenant_id,
-        "job_type": event.job.job_type,
-        "status": RunStatus.queued.value,
-        "created_by": event.job.created_by,
-        "submitted_by": event.submitted_by,
-        "inputs": dict(event.job.spec.inputs),
-        "created_at": event.occurred_at,
-        "session_id": event.job.session_id,
-        "priority": event.job.priority,
-        "schedule_id": event.schedule_id,
-        "scheduled_for": event.scheduled_for,
-    }
-
-
-# Without schedule_id and scheduled_for: only the scheduler's ticks carry them, and those reach
-# the read model through the projection (``insert_runs``), never through this statement.
-_SUBMITTED_RUN_COLUMNS = (
-    "run_id",
-    "tenant_id",
-    "job_type",
-    "status",
-    "created_by",
-    "submitted_by",
-    "inputs",
-    "created_at",
-    "session_id",
-    "priority",
-)
-_RECORD_SUBMISSIONS = sa.text(
-    f"""
-    WITH new_runs AS (
-        INSERT INTO {runs.fullname} ({", ".join(_SUBMITTED_RUN_COLUMNS)})
-        SELECT run_id, tenant_id, job_type, status, created_by, submitted_by, inputs::jsonb,
-               created_at, session_id, priority
-        FROM unnest(:run_id, :tenant_id, :job_type, :status, :created_by, :submitted_by,
-                    :inputs, :created_at, :session_id, :priority)
-             AS r({", ".join(_SUBMITTED_RUN_COLUMNS)})
-        ON CONFLICT DO NOTHING
-    )
-    {staging_sql(outbox)}
-    """
-).bindparams(
-    sa.bindparam("run_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("tenant_id", type_=ARRAY(sa.Text)),
-    sa.bindparam("job_type", type_=ARRAY(sa.Text)),
-    sa.bindparam("status", type_=ARRAY(sa.Text)),
-    sa.bindparam("created_by", type_=ARRAY(sa.Text)),
-    sa.bindparam("submitted_by", type_=ARRAY(sa.Text)),
-    sa.bindparam("inputs", type_=ARRAY(sa.Text)),
-    sa.bindparam("created_at", type_=ARRAY(sa.DateTime(timezone=True))),
-    sa.bindparam("session_id", type_=ARRAY(sa.Uuid)),
-    sa.bindparam("priority", type_=ARRAY(sa.SmallInteger)),
-    *staging_binds(),
-)
-
-
-async def record_submissions(
-    conn: AsyncConnection, events: Sequence[JobSubmitted], messages: Sequence[OutgoingMessage]
-) -> None:
-    """Insert submitted runs and their outbox rows in *one* statement.
-
-    Run on an autocommit connection it is one round trip to Postgres, where BEGIN, two
-    inserts and COMMIT were four. Under load every round trip waits for the other processes
-    on the machine, so this is what a submission's latency is made of. The SQL is the same for
-    any number of runs (arrays, not a row of parameters per run), so it is prepared once.
-    """
-    rows = [submitted_run(e) for e in events]
-    params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _SUBMITTED_RUN_COLUMNS}
-    params["inputs"] = [json.dumps(r["inputs"]) for r in rows]
-    await conn.execute(_RECORD_SUBMISSIONS, params | staging_params(messages))
-
-
-async def insert_runs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert runs (one multi-row statement); a run already recorded is left as it is."""
-    await session.execute(insert(runs).on_conflict_do_nothing(), rows)
 
 
 async def lock_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> sa.Row[Any] | None:

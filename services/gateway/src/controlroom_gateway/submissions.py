@@ -3,7 +3,7 @@
 Each accepted job is a read-model row and an outbox row. Written one transaction per request,
 a burst of submissions spends most of its time on BEGIN/COMMIT round trips and per-statement
 overhead. Here requests hand their run to a writer and wait; a writer takes everything queued
-so far, writes it with one statement (one round trip, see ``store.record_submissions``),
+so far, writes it with one statement (one round trip, see ``submitted_runs.record_submissions``),
 answers every waiting request and moves on to the next batch while the events are published
 in the background. Idle, a batch is one run and nothing waits longer than it did before; under
 load the batches grow by themselves. A request returns only after its commit, so an accepted
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controlroom_contracts.events import JobSubmitted
-from controlroom_gateway import store
+from controlroom_gateway import submitted_runs
 from controlroom_gateway.errors import UpstreamUnavailable
 from controlroom_runtime.outbox import Outbox, OutgoingMessage, outgoing
 
@@ -117,7 +117,7 @@ class SubmissionWriter:
         assert self._engine is not None and self._outbox is not None, "bind() first"
         messages = [q.message for q in batch]
         async with self._engine.connect() as conn:
-            await store.record_submissions(conn, [q.event for q in batch], messages)
+            await submitted_runs.record_submissions(conn, [q.event for q in batch], messages)
         for queued in batch:
             queued.done.set_result(None)
         # The runs are committed, and what is not published now the relay publishes later.

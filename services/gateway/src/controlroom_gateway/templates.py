@@ -6,16 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from controlroom_contracts.api import (
+from controlroom_contracts.api import NoNulStr, SubmitResponse
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.resources import (
     TEMPLATE_NAME_PATTERN,
-    NoNulStr,
-    SubmitResponse,
     TemplateIn,
     TemplatePage,
     TemplateRunIn,
     TemplateView,
 )
-from controlroom_contracts.base import utc_now
 from controlroom_gateway import templates_store
 from controlroom_gateway.deps import (
     CallbackPolicyDep,

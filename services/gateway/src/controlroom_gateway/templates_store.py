@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from controlroom_contracts.api import JobRequest, TemplateView
+from controlroom_contracts.api import JobRequest
+from controlroom_contracts.resources import TemplateView
 from controlroom_gateway.store import job_templates
 
 

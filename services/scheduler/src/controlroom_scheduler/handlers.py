@@ -9,7 +9,6 @@ from faststream.nats.annotations import NatsMessage
 from nats.js.errors import NotFoundError
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import LimitsView
 from controlroom_contracts.events import (
     AttemptCancelled,
     AttemptCompleted,
@@ -19,6 +18,7 @@ from controlroom_contracts.events import (
     CancelRequested,
     JobSubmitted,
 )
+from controlroom_contracts.resources import LimitsView
 from controlroom_contracts.rpc import LimitsQuery, QueueAnswer, QueueQuery, RouteAnswer, RouteQuery
 from controlroom_contracts.schedules import (
     CreateSchedule,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controlroom_contracts.api import LaneUsage, LimitsView
 from controlroom_contracts.base import utc_now
+from controlroom_contracts.resources import LaneUsage, LimitsView
 from controlroom_contracts.rpc import QueueAnswer, QueueEntry, QueueQuery
 from controlroom_scheduler import admission, queue_store, store
 from controlroom_scheduler.dispatcher import snapshot

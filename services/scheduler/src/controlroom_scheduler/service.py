@@ -25,7 +25,7 @@ from controlroom_contracts.events import (
     RunFailed,
     RunQueued,
 )
-from controlroom_runtime.consumer import message_headers
+from controlroom_runtime import message_headers
 from controlroom_runtime.metrics import Metrics
 from controlroom_runtime.tracing import continuing, current_traceparent
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -170,7 +170,8 @@ class Scheduler:
             retry=retry,
             eligible_at=now,
             # The submission's own trace (a batch is handled under a span of its own).
-            traceparent=message_headers(event.event_id).get("traceparent") or current_traceparent(),
+            traceparent=message_headers.of(event.event_id).get("traceparent")
+            or current_traceparent(),
         )
 
     async def _fail_unrouted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
