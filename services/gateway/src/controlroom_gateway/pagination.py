@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from controlroom_contracts.management import Cursor
 from controlroom_gateway.errors import InvalidRequest
+
+T = TypeVar("T")
 
 
 def _opaque(text: str) -> str:
@@ -70,6 +72,13 @@ def keyset_after(cursor: str | None) -> Cursor | None:
 
 def keyset_next(items: Sequence[_Keyed], more: bool) -> str | None:
     """The cursor of the next page: after the last item, if there is more."""
+    return keyset_next_by(items, more, lambda item: (item.created_at, item.id))
+
+
+def keyset_next_by(
+    items: Sequence[T], more: bool, key: Callable[[T], tuple[datetime, UUID]]
+) -> str | None:
+    """``keyset_next`` for items whose (created_at, id) ``key`` reads under other names."""
     if not more or not items:
         return None
-    return encode_cursor(items[-1].created_at, items[-1].id)
+    return encode_cursor(*key(items[-1]))

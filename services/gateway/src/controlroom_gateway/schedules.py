@@ -28,7 +28,7 @@ from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import AskerDep, CurrentAdmin, CurrentPrincipal, RuntimeDep
 from controlroom_gateway.errors import PROBLEM
 from controlroom_gateway.json_body import InteroperableJsonRoute
-from controlroom_gateway.pagination import encode_cursor, keyset_after
+from controlroom_gateway.pagination import keyset_after, keyset_next_by
 from controlroom_gateway.rpc import Asker
 
 router = APIRouter(
@@ -77,10 +77,11 @@ async def list_schedules(
 ) -> SchedulePage:
     request = ListSchedules(tenant_id=principal.tenant_id, limit=limit, after=keyset_after(cursor))
     found = await ask(request, ScheduleList, service=SERVICE)
-    last = found.items[-1] if found.more and found.items else None
     return SchedulePage(
         items=found.items,
-        next_cursor=None if last is None else encode_cursor(last.created_at, last.schedule_id),
+        next_cursor=keyset_next_by(
+            found.items, found.more, lambda s: (s.created_at, s.schedule_id)
+        ),
     )
 
 
