@@ -52,6 +52,14 @@ class FailureReason(StrEnum):
     lost = "lost"
     executor_error = "executor_error"
     no_route = "no_route"
+    checkout = "checkout"
+    """The job's repository could not be checked out (git's message is the error)."""
+    image_pull = "image_pull"
+    """The image could not be pulled or is invalid: retrying would not help."""
+    unschedulable = "unschedulable"
+    """The cluster could not place the job within the configured time."""
+    evicted = "evicted"
+    preempted = "preempted"
 
 
 class QueueReason(StrEnum):
@@ -262,6 +270,7 @@ class RunView(ApiModel):
         default=None,
         description="False when the run executed as a local process without a container",
     )
+    image: str | None = Field(default=None, description="The image its latest attempt ran in")
     exit_code: int | None = None
     failure_reason: FailureReason | None = None
     error: str | None = None

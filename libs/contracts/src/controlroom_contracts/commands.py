@@ -9,6 +9,7 @@ from pydantic import Field
 from controlroom_contracts import subjects
 from controlroom_contracts.api import JobRequest
 from controlroom_contracts.base import Command, RunMessage
+from controlroom_contracts.routing import ExecutionProfile
 
 
 class DispatchRun(RunMessage, Command):
@@ -20,6 +21,11 @@ class DispatchRun(RunMessage, Command):
     executor_kind: str
     job: JobRequest
     timeout_seconds: int = Field(default=600, ge=1, le=24 * 3600)
+    execution: ExecutionProfile | None = Field(
+        default=None,
+        description="Image, command and limits from the routing matrix; when absent, the "
+        "executor reads its own copy of the matrix",
+    )
 
     def dispatch_subject(self) -> str:
         return subjects.dispatch_subject(self.executor_kind)

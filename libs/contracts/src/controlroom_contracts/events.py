@@ -68,6 +68,7 @@ class RunStarted(Decision):
     executor_kind: str
     executor_id: str
     sandboxed: bool
+    image: str | None = Field(default=None, description="The image the attempt runs in")
 
 
 class AttemptStarted(RunMessage, Event):
@@ -79,6 +80,7 @@ class AttemptStarted(RunMessage, Event):
     executor_kind: str
     executor_id: str
     sandboxed: bool
+    image: str | None = Field(default=None, description="The image the attempt runs in")
 
 
 class AttemptCompleted(RunMessage, Event):

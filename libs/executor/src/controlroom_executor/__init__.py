@@ -1,0 +1,1 @@
+"""The executor runtime both executors share."""
