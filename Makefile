@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install up down logs test lint bench contracts clean
+.PHONY: install up down logs test lint bench contracts clean images
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -37,6 +37,9 @@ bench: install  ## latency and throughput beside the targets
 
 contracts: install  ## JSON Schemas + AsyncAPI document under contracts-export/
 	$(BIN)/python -m controlroom_contracts export contracts-export
+
+images: install  ## the job images (busybox shell, Debian python3), built locally when missing
+	$(BIN)/python -m controlroom_devstack.images
 
 clean:  ## remove the environment and all local data
 	rm -rf $(VENV) .controlroom contracts-export

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from controlroom_devstack.engine import ContainerEngine
 from controlroom_devstack.infra import NatsServer, Postgres, free_port
 from controlroom_devstack.pytest_plugin import purge_streams
 from controlroom_devstack.receiver import CallbackReceiver
@@ -30,9 +31,32 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.fixture(scope="session")
+def job_sandbox_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """executor-docker runs jobs in containers when an engine exists here (CI installs
+    Podman), as ``make up`` does; otherwise on the local-process backend."""
+    try:
+        engine: ContainerEngine = request.getfixturevalue("docker_engine")
+    except pytest.skip.Exception:
+        return {"CONTROLROOM_JOB_BACKEND": "local"}
+    return {
+        "CONTROLROOM_JOB_BACKEND": "docker",
+        "CONTROLROOM_DOCKER_URL": engine.url,
+        "CONTROLROOM_DOCKER_ENGINE": engine.name,
+    }
+
+
+@pytest.fixture(scope="session")
+def sandboxed(job_sandbox_env: dict[str, str]) -> bool:
+    return job_sandbox_env["CONTROLROOM_JOB_BACKEND"] == "docker"
+
+
 @pytest.fixture(scope="module")
 async def stack(
-    nats_server: NatsServer, postgres_server: Postgres, tmp_path_factory: pytest.TempPathFactory
+    nats_server: NatsServer,
+    postgres_server: Postgres,
+    tmp_path_factory: pytest.TempPathFactory,
+    job_sandbox_env: dict[str, str],
 ) -> AsyncIterator[ServiceStack]:
     await purge_streams(nats_server.url)
     postgres_server.create_database("e2e")
@@ -49,6 +73,9 @@ async def stack(
             extra_env={
                 "CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}',
                 "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
+                # Repositories the tests make on this disk are checked out over file://.
+                "CONTROLROOM_CHECKOUT__ALLOW_FILE_URLS": "true",
+                **job_sandbox_env,
             },
         )
     )

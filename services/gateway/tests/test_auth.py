@@ -75,6 +75,7 @@ READS = [
     ("GET", "/api/v1/artifacts/{artifact}", None),
     ("POST", "/api/v1/jobs/validate", JOB),
     ("GET", "/api/v1/executors", None),
+    ("GET", "/api/v1/routing", None),
     ("GET", "/api/v1/templates", None),
     ("GET", "/api/v1/templates/matrix", None),
     ("GET", "/api/v1/sessions", None),

@@ -33,6 +33,7 @@ from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
 T0 = utc_now()
+IMAGE = "localhost/controlroom-python:1"
 
 
 def _at(seconds: int) -> Any:
@@ -62,7 +63,7 @@ def _story(r: Sequence[UUID], artifact: UUID) -> tuple[list[Message], list[Messa
         _submitted(r[0]),
         RunQueued(**common, run_id=r[0], job_type="spark_etl", sequence=1, occurred_at=_at(1)),
         RunDispatched(**common, run_id=r[0], attempt=1, sequence=2, occurred_at=_at(2)),
-        RunStarted(**started, run_id=r[0], attempt=1, sequence=3, occurred_at=_at(3)),
+        RunStarted(**started, run_id=r[0], attempt=1, sequence=3, occurred_at=_at(3), image=IMAGE),
         RunProgress(tenant_id="acme", run_id=r[0], attempt=1, percent=50.0),
         RunCompleted(
             tenant_id="acme", run_id=r[0], attempt=1, sequence=4, summary="ok", finished_at=_at(5)
@@ -81,7 +82,9 @@ def _story(r: Sequence[UUID], artifact: UUID) -> tuple[list[Message], list[Messa
     r1: list[Message] = [
         RunQueued(**common, run_id=r[1], job_type="spark_etl", sequence=1, occurred_at=_at(1)),
         RunDispatched(**common, run_id=r[1], attempt=1, sequence=2, occurred_at=_at(2)),
-        RunStarted(**started, run_id=r[1], attempt=1, sequence=3, occurred_at=_at(3)),
+        RunStarted(
+            **started, run_id=r[1], attempt=1, sequence=3, occurred_at=_at(3), image="old:1"
+        ),
         RunRetryScheduled(
             tenant_id="acme",
             run_id=r[1],
@@ -96,7 +99,7 @@ def _story(r: Sequence[UUID], artifact: UUID) -> tuple[list[Message], list[Messa
         RunDispatched(**common, run_id=r[1], attempt=2, sequence=5, occurred_at=_at(5)),
         # The same decision again (a replica's re-publish): already reflected, not history.
         RunDispatched(**common, run_id=r[1], attempt=2, sequence=5, occurred_at=_at(5)),
-        RunStarted(**started, run_id=r[1], attempt=2, sequence=6, occurred_at=_at(6)),
+        RunStarted(**started, run_id=r[1], attempt=2, sequence=6, occurred_at=_at(6), image=IMAGE),
         RunCompleted(
             tenant_id="acme", run_id=r[1], attempt=2, sequence=7, summary="ok", finished_at=_at(7)
         ),
@@ -105,13 +108,15 @@ def _story(r: Sequence[UUID], artifact: UUID) -> tuple[list[Message], list[Messa
         RunCompleted(
             tenant_id="acme", run_id=r[2], attempt=1, sequence=4, summary="ok", finished_at=_at(5)
         ),
-        # Late (an older decision): the run stays completed and learns when it started.
+        # Late (an older decision): the run stays completed and learns when and where it
+        # started.
         RunStarted(
             **{**started, "sandboxed": False},
             run_id=r[2],
             attempt=1,
             sequence=3,
             occurred_at=_at(3),
+            image=IMAGE,
         ),
     ]
     r3: list[Message] = [
@@ -190,6 +195,7 @@ async def test_a_batch_projects_exactly_as_its_events_one_at_a_time(gateway: Fas
 
     r0, r1, r2, r3 = batched
     assert r0["run"]["status"] == "completed" and r0["run"]["sandboxed"] is True
+    assert r0["run"]["image"] == IMAGE
     assert [t for t, _ in r0["history"]] == [
         "queued",
         "dispatched",
@@ -198,6 +204,7 @@ async def test_a_batch_projects_exactly_as_its_events_one_at_a_time(gateway: Fas
         "completed",
     ]
     assert r1["run"]["status"] == "completed" and r1["run"]["attempt"] == 2
+    assert r1["run"]["image"] == IMAGE  # its latest attempt's
     assert r1["run"]["failure_reason"] is None and r1["run"]["error"] is None
     assert [t for t, _ in r1["history"]] == [
         "queued",
@@ -214,6 +221,7 @@ async def test_a_batch_projects_exactly_as_its_events_one_at_a_time(gateway: Fas
     assert (second["attempt"], second["status"]) == (2, "completed")
     assert r2["run"]["status"] == "completed"
     assert r2["run"]["started_at"] is not None and r2["run"]["sandboxed"] is False
+    assert r2["run"]["image"] == IMAGE  # a late start still says where the run ran
     assert [t for t, _ in r2["history"]] == ["completed", "started"]
     assert r3["run"]["artifacts"] == []
     assert [t for t, _ in r3["history"]] == ["artifact", "artifact_deleted"]

@@ -112,8 +112,8 @@ RETRY_EVERYTHING = RetryRule(retry_on_exit_codes=frozenset({1, 137}), retry_on_t
 
 
 # -- inputs -------------------------------------------------------------------------------
-def started(attempt: int = 1, executor: str = "ex-2") -> Started:
-    return Started(attempt=attempt, executor_id=executor, sandboxed=True, now=at(1))
+def started(attempt: int = 1, executor: str = "ex-2", image: str | None = None) -> Started:
+    return Started(attempt=attempt, executor_id=executor, sandboxed=True, now=at(1), image=image)
 
 
 def completed(attempt: int = 1) -> Completed:
@@ -280,7 +280,7 @@ STARTED = [
             RunStatus.running,
             1,
             (RunStarted,),
-            fields={"attempt": 1, "executor_id": "ex-2", "sandboxed": True},
+            fields={"attempt": 1, "executor_id": "ex-2", "sandboxed": True, "image": None},
             run_fields={
                 "executor_id": "ex-2",
                 "started_at": at(1),
@@ -288,6 +288,17 @@ STARTED = [
             },
         ),
         id="dispatched-starts-running-and-its-deadline-counts-from-the-start",
+    ),
+    pytest.param(
+        Case(
+            dispatched(),
+            started(image="localhost/controlroom-python:1"),
+            RunStatus.running,
+            1,
+            (RunStarted,),
+            fields={"image": "localhost/controlroom-python:1", "sandboxed": True},
+        ),
+        id="dispatched-starts-and-the-decision-carries-the-reported-image",
     ),
     pytest.param(
         Case(

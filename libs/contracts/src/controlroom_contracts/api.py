@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from controlroom_contracts.repo_urls import validate_repo_ref, validate_repo_url
+
 # Job types of the constitution (seed 002, section 4). Routing to executors is configuration.
 KNOWN_JOB_TYPES: tuple[str, ...] = (
     "spark_etl",
@@ -161,8 +163,32 @@ class CodeBundle(ApiModel):
 
 
 class RepoRef(ApiModel):
-    url: str = Field(min_length=1, max_length=2048)
-    ref: str = Field(default="main", min_length=1, max_length=256)
+    """A repository the executor checks out into the workspace before the code files."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="https://host/path, ssh://[user@]host/path or [user@]host:path; never with "
+        "credentials (they are the executor's configuration). http:// and file:// pass here "
+        "and are refused by an executor that does not allow them",
+    )
+    ref: str = Field(default="main", min_length=1, max_length=256, description="Branch, tag or sha")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        problem = validate_repo_url(value, allow_file=True, allow_insecure_http=True)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        problem = validate_repo_ref(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class Callbacks(ApiModel):
@@ -400,3 +426,9 @@ class ValidationReport(BaseModel):
     valid: bool
     errors: list[ValidationIssue] = Field(default_factory=list)
     warnings: list[ValidationIssue] = Field(default_factory=list)
+    executor_kind: str | None = Field(
+        default=None, description="The executor kind the job type is routed to, when known"
+    )
+    image: str | None = Field(
+        default=None, description="The image its attempts would run in (routing matrix)"
+    )

@@ -1,4 +1,5 @@
-"""REST bodies of the resources around runs: job templates, sessions, the tenant's limits."""
+"""REST bodies of the resources around runs: job templates, sessions, the tenant's limits, the
+routing matrix."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from uuid import UUID
 
 from pydantic import Field
 
-from controlroom_contracts.api import ApiModel, JobRequest, RunStatus
+from controlroom_contracts.api import ApiModel, JobRequest, RetryPolicy, RunStatus
+from controlroom_contracts.routing import Network, RoutingMatrix
 
 TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 """A template's name, in a body and in a URL path."""
@@ -107,3 +109,42 @@ class LimitsView(ApiModel):
     running: int = Field(ge=0, description="Dispatched or running")
     queued: int = Field(ge=0)
     lanes: dict[str, LaneUsage]
+
+
+class RouteView(ApiModel):
+    """One job type's row of the routing matrix, sizes in bytes."""
+
+    executor: str = Field(description="Executor kind, e.g. docker, k8s")
+    image: str
+    commands: dict[str, list[str]] = Field(
+        description='Entrypoint extension -> the command before the entrypoint, e.g. ".py": '
+        '["python3", "-I"]'
+    )
+    memory_bytes: int
+    cpus: float
+    pids: int = Field(description="Most processes at once")
+    tmp_bytes: int = Field(description="Size of /tmp")
+    workspace_bytes: int = Field(description="Most the job may write to /workspace")
+    network: Network = Field(description="none: no network at all; egress: outbound only")
+    timeout_seconds: int | None = Field(
+        description="Per attempt when the job gives none; null: the deployment's default"
+    )
+    retry: RetryPolicy | None = Field(
+        description="When the job gives none; null: the deployment's default"
+    )
+
+
+class RoutingView(ApiModel):
+    """The body of ``GET /api/v1/routing``: the routing matrix as the gateway loaded it, with
+    ``CONTROLROOM_ROUTING_PROFILE`` and ``CONTROLROOM_ROUTES`` applied."""
+
+    job_types: dict[str, RouteView]
+
+    @classmethod
+    def of(cls, matrix: RoutingMatrix) -> RoutingView:
+        return cls(
+            job_types={
+                name: RouteView.model_validate(route.model_dump())
+                for name, route in matrix.job_types.items()
+            }
+        )

@@ -71,6 +71,9 @@ class RouteAnswer(BaseModel):
 
     job_type: str
     executor_kind: str | None = Field(description="None when no executor kind is routed")
+    image: str | None = Field(
+        default=None, description="The image its attempts run in (routing matrix)"
+    )
 
 
 class QueueQuery(BaseModel):

@@ -47,6 +47,7 @@ from controlroom_contracts.subjects import deadletter_subject
 from controlroom_runtime import inbox, message_headers
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import OutgoingMessage
+from controlroom_runtime.room import Reservation, Room, handling, reserve
 from controlroom_runtime.tracing import extract_context, tracer
 from controlroom_runtime.unit_of_work import UnitOfWork, unit_of_work
 
@@ -88,6 +89,9 @@ class ConsumerSpec(Generic[M]):
     skip: Callable[[Msg], bool] | None = None
     """Messages for which this is true are acknowledged without being decoded or handled
     (their effect is known to be in place already)."""
+    room: Room | None = None
+    """Concurrent consumers only: fetch a message only when the room has a place; the handler
+    may keep the place for work that outlives it (see ``controlroom_runtime.room``)."""
     batch_handler: BatchHandler[M] | None = None
     """Applies a batch of events (in stream order, duplicates removed) in one call. It must
     have the effect of ``handler`` applied to each event in turn; ``handler`` still handles
@@ -199,8 +203,11 @@ async def _run_concurrently(
 ) -> None:
     slots = asyncio.Semaphore(spec.concurrency)
     running: set[asyncio.Task[None]] = set()
+    room = spec.room
 
-    async def handle_then_free(msg: Msg) -> None:
+    async def handle_then_free(msg: Msg, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            handling(reservation)
         try:
             delivery = await _decode(runtime, spec, msg)
             if delivery is not None:
@@ -210,15 +217,21 @@ async def _run_concurrently(
             log.exception("consumer could not finish a message", extra={"consumer": spec.name})
         finally:
             slots.release()
+            if reservation is not None and not reservation.kept:
+                reservation.free()
 
     try:
         while not stopping.is_set():
             await slots.acquire()
+            if room is not None and not await room.wait_for_space(stopping):
+                slots.release()
+                continue
             msgs = await _fetch_unless_stopping(sub, 1, IDLE_WAIT_SECONDS, stopping)
             if not msgs:
                 slots.release()
                 continue
-            task = asyncio.create_task(handle_then_free(msgs[0]))
+            reservation = reserve(room) if room is not None else None
+            task = asyncio.create_task(handle_then_free(msgs[0], reservation))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -95,12 +95,15 @@ class ServiceRuntime:
         self.consumer_names: list[str] = []
         """The durable consumers this process runs (wiring decides; see ``consume``)."""
         self._consumer_tasks: list[asyncio.Task[None]] = []
+        self._consumer_specs: list[ConsumerSpec[Any]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self._started = False
 
     # -- wiring ---------------------------------------------------------------------------
     def consume(self, spec: ConsumerSpec[M]) -> None:
         """Register a durable pull consumer, created (idempotently) when the service starts."""
         self.consumer_names.append(spec.name)
+        self._consumer_specs.append(spec)
         self._consumers.append(
             lambda stopping: run_consumer(self, spec, stopping, grace=CONSUMER_GRACE_SECONDS)
         )
@@ -111,6 +114,11 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self._guard(factory)))
         else:
             self._pending.append(factory)
+
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` at stop, once consumers have finished and before background
+        tasks are cancelled (while the database and broker are still there)."""
+        self._on_stop.append(callback)
 
     async def _guard(self, factory: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         try:
@@ -147,6 +155,10 @@ class ServiceRuntime:
         # Every subscription above is live on the server before the service reports started
         # (a request sent right after would otherwise find no one listening).
         await settle(self.broker.connection)
+        # Every durable consumer exists before the service reports started: one that starts
+        # at new messages would otherwise miss those published while its task got going.
+        for spec in self._consumer_specs:
+            await self.jetstream.add_consumer(spec.stream, spec.consumer_config())
         self._started = True
         self._tasks.append(
             asyncio.create_task(
@@ -174,6 +186,11 @@ class ServiceRuntime:
             )
             for task in unfinished:
                 task.cancel()
+        for callback in self._on_stop:
+            try:
+                await callback()
+            except Exception:
+                log.exception("stop callback failed", extra={"service": self.name})
         for task in self._tasks:
             task.cancel()
         with contextlib.suppress(Exception):

@@ -1,38 +1,50 @@
 from __future__ import annotations
 
-import socket
-import sys
-from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from controlroom_runtime.objectstore import ObjectStoreSettings
+from controlroom_executor.settings import ExecutorSettings
 from controlroom_runtime.settings import ServiceSettings
 
 
-def _base_python() -> str:
-    # The interpreter without this service's virtualenv: jobs must not import our packages.
-    return str(Path(sys.base_prefix) / "bin" / "python3")
-
-
-class ExecutorDockerSettings(ServiceSettings):
+class ExecutorDockerSettings(ServiceSettings, ExecutorSettings):
     service_key: ClassVar[str] = "EXECUTOR_DOCKER"
 
     port: int = 8791
-    executor_id: str = Field(default_factory=lambda: f"docker@{socket.gethostname()}")
-    backend: Literal["local"] = Field(
-        default="local",
-        description="local: unsandboxed local processes (dev mode). The Docker-API container "
-        "backend plugs in here later.",
+    job_backend: Literal["auto", "docker", "local"] = Field(
+        default="auto",
+        description="docker: containers through the Docker Engine API at docker_url (Docker or "
+        "Podman); local: unsandboxed local processes (development only); auto: docker when "
+        "docker_url is set, else local",
     )
-    executor_capacity: int = Field(default=4, ge=1, le=256, description="Runs executed at once")
-    executor_workdir: Path = Field(default=Path(".controlroom/work"))
-    job_python: str = Field(default_factory=_base_python)
-    job_memory_limit_bytes: int = Field(default=2 << 30, ge=64 << 20)
-    job_max_output_bytes: int = Field(default=1 << 30, description="Largest file a job may write")
-    job_log_tail_bytes: int = Field(default=8192, description="stderr kept in a failed run's error")
-    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
-    max_artifact_bytes: int = Field(default=50 << 20, description="Largest output file kept")
-    heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
-    keep_workdirs: bool = Field(default=False, description="Keep code dirs after a run ends")
+    docker_url: str | None = Field(
+        default=None,
+        description="The Docker Engine API, e.g. unix:///run/podman/podman.sock or "
+        "unix:///var/run/docker.sock",
+    )
+    docker_engine: str = Field(default="docker", description="What to call it: docker, podman")
+    job_user: str | None = Field(
+        default="controlroom-job",
+        description="Local backend: the unprivileged user jobs run as (made when running as "
+        "root); unset: the executor's own user",
+    )
+    use_bwrap: bool | None = Field(
+        default=None, description="Local backend: run jobs under bubblewrap (default: if found)"
+    )
+
+    def chosen_backend(self) -> Literal["docker", "local"]:
+        if self.job_backend == "auto":
+            return "docker" if self.docker_url else "local"
+        return self.job_backend
+
+    @model_validator(mode="after")
+    def _sandboxed_in_production(self) -> ExecutorDockerSettings:
+        if self.env == "production" and self.chosen_backend() == "local":
+            raise ValueError(
+                "CONTROLROOM_ENV=production refuses the local backend (jobs would run "
+                "unsandboxed): set CONTROLROOM_DOCKER_URL to a Docker or Podman socket"
+            )
+        if self.chosen_backend() == "docker" and not self.docker_url:
+            raise ValueError("the docker backend needs CONTROLROOM_DOCKER_URL")
+        return self

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from controlroom_contracts.resources import RoutingView
 from controlroom_contracts.schedules import TemplateJob, TemplateJobQuery
 from controlroom_gateway import (
     artifacts,
     handlers,
     lineage,
+    routing,
     run_events,
     schedules,
     schedules_service,
@@ -43,6 +45,8 @@ Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claim
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()  # the secret comes from the environment
+    # Read now: a routing file that cannot be used stops the gateway before it starts.
+    routing_view = RoutingView.of(settings.routing())
     executors = ExecutorRegistry()
     submissions = SubmissionWriter()
     policy = CallbackPolicy(settings.callback_allowlist)
@@ -85,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
         app.state.limits = limits
+        app.state.routing = routing_view
         app.description = DESCRIPTION
         app.version = "1.0.0"
         app.state.object_store = build_object_store(settings.object_store)
@@ -103,5 +108,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(webhook_endpoints.router)
         app.include_router(sessions.router)
         app.include_router(schedules.router)
+        app.include_router(routing.router)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from controlroom_contracts.resources import RoutingView
 from controlroom_gateway.auth import InvalidToken, Principal, Role, TokenVerifier
 from controlroom_gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from controlroom_gateway.executors import ExecutorRegistry
@@ -38,6 +39,11 @@ async def _settings(request: Request) -> GatewaySettings:
 async def _limits(request: Request) -> JobLimits:
     limits: JobLimits = request.app.state.limits
     return limits
+
+
+async def _routing(request: Request) -> RoutingView:
+    routing: RoutingView = request.app.state.routing
+    return routing
 
 
 async def _executors(request: Request) -> ExecutorRegistry:
@@ -70,6 +76,7 @@ ExecutorsDep = Annotated[ExecutorRegistry, Depends(_executors)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 SettingsDep = Annotated[GatewaySettings, Depends(_settings)]
 LimitsDep = Annotated[JobLimits, Depends(_limits)]
+RoutingDep = Annotated[RoutingView, Depends(_routing)]
 
 
 async def _principal(

@@ -151,9 +151,12 @@ def _decided(
         )
     if isinstance(event, RunStarted):
         started = run["started_at"] or event.occurred_at  # the run's start is its first
+        changes = {"started_at": started, "sandboxed": event.sandboxed, "attempt": event.attempt}
+        if event.image is not None:  # a scheduler from before images says nothing of it
+            changes["image"] = event.image
         return (
             RunStatus.running,
-            {"started_at": started, "sandboxed": event.sandboxed, "attempt": event.attempt},
+            changes,
             (
                 event.attempt,
                 {

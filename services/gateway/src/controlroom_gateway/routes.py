@@ -135,9 +135,8 @@ async def validate_job(
     limits: LimitsDep,
     executors: ExecutorsDep,
 ) -> ValidationReport:
-    async def route(job_type: str) -> str | None:
-        reply = await ask(RouteQuery(job_type=job_type), RouteAnswer, service="scheduler")
-        return reply.executor_kind
+    async def route(job_type: str) -> RouteAnswer:
+        return await ask(RouteQuery(job_type=job_type), RouteAnswer, service="scheduler")
 
     return await validation.validate_job(
         body,

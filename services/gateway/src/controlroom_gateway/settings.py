@@ -6,11 +6,12 @@ from pydantic import Field, SecretStr, field_validator
 
 from controlroom_contracts.api import KNOWN_JOB_TYPES
 from controlroom_runtime.objectstore import ObjectStoreSettings
+from controlroom_runtime.routing_file import RoutingSettings
 from controlroom_runtime.run_policy import RunPolicySettings
 from controlroom_runtime.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings, RunPolicySettings):
+class GatewaySettings(ServiceSettings, RunPolicySettings, RoutingSettings):
     service_key: ClassVar[str] = "GATEWAY"
 
     port: int = 8789

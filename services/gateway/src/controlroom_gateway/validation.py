@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controlroom_contracts.api import JobRequest, ValidationIssue, ValidationReport
+from controlroom_contracts.rpc import RouteAnswer
 from controlroom_gateway.errors import InvalidJob
 from controlroom_gateway.service import JobLimits, callback_problems
 from controlroom_gateway.syntax import check_file
@@ -18,7 +19,7 @@ RUNNABLE_BY_KIND = {"docker": {".py", ".sh"}}
 _URI = re.compile(r"^[a-z][a-z0-9+.\-]*://[^\s]+$")
 _ENTITY = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*)+$")
 
-RouteLookup = Callable[[str], Awaitable[str | None]]
+RouteLookup = Callable[[str], Awaitable[RouteAnswer]]
 
 
 async def validate_job(
@@ -76,9 +77,16 @@ async def validate_job(
             )
         )
 
+    routed = None
     if job.job_type in limits.job_types:
-        await _check_route(job, route, live_kinds, errors, warnings)
-    return ValidationReport(valid=not errors, errors=errors, warnings=warnings)
+        routed = await _check_route(job, route, live_kinds, errors, warnings)
+    return ValidationReport(
+        valid=not errors,
+        errors=errors,
+        warnings=warnings,
+        executor_kind=None if routed is None else routed.executor_kind,
+        image=None if routed is None else routed.image,
+    )
 
 
 async def _check_route(
@@ -87,14 +95,17 @@ async def _check_route(
     live_kinds: Callable[[], set[str]],
     errors: list[ValidationIssue],
     warnings: list[ValidationIssue],
-) -> None:
+) -> RouteAnswer | None:
+    """The scheduler's route for the job type (None: it did not answer); what is wrong with
+    it goes into ``errors``."""
     try:
-        kind = await route(job.job_type)
+        answer = await route(job.job_type)
     except Exception:  # the scheduler did not answer: say so, do not guess
         warnings.append(
             ValidationIssue(code="route.unverified", message="the scheduler did not answer")
         )
-        return
+        return None
+    kind = answer.executor_kind
     if kind is None:
         errors.append(
             ValidationIssue(
@@ -103,7 +114,7 @@ async def _check_route(
                 field="body.job_type",
             )
         )
-        return
+        return answer
     if kind not in live_kinds():
         errors.append(
             ValidationIssue(
@@ -123,6 +134,7 @@ async def _check_route(
                 file=entry,
             )
         )
+    return answer
 
 
 def _file_of(body: Any, location: list[str]) -> str | None:

@@ -13,7 +13,7 @@ from controlroom_runtime.unit_of_work import unit_of_work
 from controlroom_scheduler import handlers
 from controlroom_scheduler.dispatcher import Dispatcher
 from controlroom_scheduler.liveness import ExecutorBoard
-from controlroom_scheduler.routing import routing_table
+from controlroom_scheduler.routing import Routes
 from controlroom_scheduler.schedules import ScheduleAdmin
 from controlroom_scheduler.service import Scheduler
 from controlroom_scheduler.settings import SchedulerSettings
@@ -27,12 +27,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
     settings = settings or SchedulerSettings()
+    # Read now: a routing file that cannot be used stops the service before it starts.
+    routes = Routes(settings.routing())
 
     def build() -> ServiceRuntime:
         runtime = ServiceRuntime(
             name="scheduler", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
-        routes = routing_table(settings.routing_profile, settings.routes)
         scheduler = Scheduler(settings, routes, runtime.metrics)
         board = ExecutorBoard(timedelta(seconds=settings.executor_silence_seconds))
         handlers.register(runtime, scheduler, board)

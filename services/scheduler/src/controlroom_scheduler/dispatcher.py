@@ -113,13 +113,17 @@ class Dispatcher:
             for decision in dispatched:
                 held = applied.runs[decision.run_id]
                 assert held.job is not None, "a queued run keeps its job"
+                job = JobRequest.model_validate_json(held.job)
                 command = DispatchRun(
                     tenant_id=decision.tenant_id,
                     run_id=decision.run_id,
                     attempt=decision.attempt,
                     executor_kind=decision.executor_kind,
-                    job=JobRequest.model_validate_json(held.job),
+                    job=job,
                     timeout_seconds=held.run.timeout_seconds,
+                    # The route's profile as this replica loaded it; None (the executor uses
+                    # its own copy of the matrix) if the job type left the file since.
+                    execution=scheduler.routes.profile(job.job_type),
                 )
                 with continuing(held.traceparent):
                     await uow.emit(command, subject=command.dispatch_subject())

@@ -44,7 +44,12 @@ replica (or to it, restarted) after this, instead of after the default minute.""
 
 def register(runtime: ServiceRuntime, scheduler: Scheduler, board: ExecutorBoard) -> None:
     async def route(query: RouteQuery) -> RouteAnswer:
-        return RouteAnswer(job_type=query.job_type, executor_kind=scheduler.route(query.job_type))
+        route = scheduler.routes.route(query.job_type)
+        return RouteAnswer(
+            job_type=query.job_type,
+            executor_kind=None if route is None else route.executor,
+            image=None if route is None else route.image,
+        )
 
     async def queue(query: QueueQuery) -> QueueAnswer:
         async with runtime.autocommit.connect() as connection:

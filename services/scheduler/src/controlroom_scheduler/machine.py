@@ -90,6 +90,8 @@ class Started:
     executor_id: str
     sandboxed: bool
     now: datetime
+    image: str | None = None
+    """The image the executor started the attempt in (None: a local process, or unsaid)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,7 @@ def _started(run: Run, event: Started, timing: Timing) -> Outcome:
         executor_kind=run.executor_kind,
         executor_id=event.executor_id,
         sandboxed=event.sandboxed,
+        image=event.image,
         occurred_at=event.now,
     )
     return decide.outcome(

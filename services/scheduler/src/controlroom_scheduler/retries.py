@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from controlroom_contracts.api import FailureReason
+from controlroom_contracts.api import FailureReason, RetryPolicy
 
 ALWAYS_RETRIED = frozenset({FailureReason.lost, FailureReason.executor_error})
 
@@ -38,6 +38,20 @@ class RetryRule:
             self.backoff_seconds * self.backoff_multiplier ** (failed_attempt - 1),
         )
         return timedelta(seconds=ceiling * jitter)
+
+
+def rule_of(policy: RetryPolicy | None) -> RetryRule:
+    """The rule a policy states (None: the default rule)."""
+    if policy is None:
+        return RetryRule()
+    return RetryRule(
+        max_attempts=policy.max_attempts,
+        backoff_seconds=policy.backoff_seconds,
+        backoff_multiplier=policy.backoff_multiplier,
+        max_backoff_seconds=policy.max_backoff_seconds,
+        retry_on_exit_codes=frozenset(policy.retry_on_exit_codes),
+        retry_on_timeout=policy.retry_on_timeout,
+    )
 
 
 def jitter(run_id: UUID, attempt: int) -> float:

@@ -1,28 +1,26 @@
-"""Which executor kind runs which job type. Configuration, not code paths."""
+"""The routing matrix as the scheduler uses it: a job type's executor kind, the execution
+profile each of its dispatches carries, and its default timeout and retry policy.
+
+The matrix is configuration (``controlroom_runtime.routing_file``), read once at start."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from controlroom_contracts.api import KNOWN_JOB_TYPES
-
-DOCKER = "docker"
-K8S = "k8s"
-
-# The constitution's table (seed 002, section 4). kb_catalog is an "n8n workflow" there; there
-# is no n8n executor kind in Control Room, so it runs in a container like diagram_export.
-PRODUCTION_ROUTES: Mapping[str, str] = {
-    "spark_etl": K8S,
-    "diagram_export": DOCKER,
-    "schema_migration": K8S,
-    "kb_catalog": DOCKER,
-    "code_validation": K8S,
-}
-
-# The embedded default has no cluster: everything goes to executor-docker.
-EMBEDDED_ROUTES: Mapping[str, str] = {job_type: DOCKER for job_type in KNOWN_JOB_TYPES}
+from controlroom_contracts.routing import ExecutionProfile, Route, RoutingMatrix
 
 
-def routing_table(profile: str, overrides: Mapping[str, str]) -> dict[str, str]:
-    base = PRODUCTION_ROUTES if profile == "production" else EMBEDDED_ROUTES
-    return {**base, **overrides}
+class Routes:
+    def __init__(self, matrix: RoutingMatrix) -> None:
+        self._routes = dict(matrix.job_types)
+        # Built once: a pass dispatches up to a thousand runs, each carrying its profile.
+        self._profiles = {name: route.profile() for name, route in self._routes.items()}
+
+    def route(self, job_type: str) -> Route | None:
+        return self._routes.get(job_type)
+
+    def kind(self, job_type: str) -> str | None:
+        """The executor kind that runs the job type; None: not routed (``no_route``)."""
+        route = self._routes.get(job_type)
+        return None if route is None else route.executor
+
+    def profile(self, job_type: str) -> ExecutionProfile | None:
+        return self._profiles.get(job_type)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -31,7 +31,8 @@ from controlroom_runtime.tracing import continuing, current_traceparent
 from controlroom_runtime.unit_of_work import UnitOfWork
 from controlroom_scheduler import machine, queue_store, store
 from controlroom_scheduler.admission import Caps
-from controlroom_scheduler.retries import RetryRule
+from controlroom_scheduler.retries import rule_of
+from controlroom_scheduler.routing import Routes
 from controlroom_scheduler.settings import SchedulerSettings
 from controlroom_scheduler.transitions import Addressed, Applied, apply
 
@@ -39,11 +40,9 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(
-        self, settings: SchedulerSettings, routes: Mapping[str, str], metrics: Metrics
-    ) -> None:
+    def __init__(self, settings: SchedulerSettings, routes: Routes, metrics: Metrics) -> None:
         self.settings = settings
-        self._routes = dict(routes)
+        self.routes = routes
         self.metrics = metrics
         self.timing = machine.Timing(
             deadline_grace=timedelta(seconds=settings.deadline_grace_seconds),
@@ -58,9 +57,6 @@ class Scheduler:
         )
         self.wake = asyncio.Event()
         """Set when an admission pass may find work (a run queued, a slot freed)."""
-
-    def route(self, job_type: str) -> str | None:
-        return self._routes.get(job_type)
 
     def _wake_after_commit(self, uow: UnitOfWork) -> None:
         async def wake() -> None:
@@ -130,7 +126,8 @@ class Scheduler:
     def _new_run(self, event: JobSubmitted, now: datetime) -> store.NewRun:
         job = event.job
         settings = self.settings
-        kind = self._routes.get(job.job_type)
+        route = self.routes.route(job.job_type)
+        kind = None if route is None else route.executor
         lane = job.lane or settings.default_lane
         if lane not in settings.lanes:
             # The gateway refuses unknown lanes; a producer on NATS may not have.
@@ -138,22 +135,13 @@ class Scheduler:
                 "unknown lane; the default lane is used", extra={"lane": lane, **_ids(event)}
             )
             lane = settings.default_lane
+        # The job's own timeout and retry policy, else its route's, else the deployment's.
+        route_timeout = None if route is None else route.timeout_seconds
         timeout = min(
-            job.timeout_seconds or settings.default_timeout_seconds, settings.max_timeout_seconds
+            job.timeout_seconds or route_timeout or settings.default_timeout_seconds,
+            settings.max_timeout_seconds,
         )
-        policy = job.retry
-        retry = (
-            RetryRule()
-            if policy is None
-            else RetryRule(
-                max_attempts=policy.max_attempts,
-                backoff_seconds=policy.backoff_seconds,
-                backoff_multiplier=policy.backoff_multiplier,
-                max_backoff_seconds=policy.max_backoff_seconds,
-                retry_on_exit_codes=frozenset(policy.retry_on_exit_codes),
-                retry_on_timeout=policy.retry_on_timeout,
-            )
-        )
+        retry = rule_of(job.retry or (None if route is None else route.retry))
         return store.NewRun(
             run_id=event.run_id,
             tenant_id=event.tenant_id,
@@ -216,7 +204,9 @@ def _as_input(report: AttemptReport | CancelRequested, now: datetime) -> machine
     if isinstance(report, CancelRequested):
         return machine.CancelRequested(report.requested_by, now)
     if isinstance(report, AttemptStarted):
-        return machine.Started(report.attempt, report.executor_id, report.sandboxed, now)
+        return machine.Started(
+            report.attempt, report.executor_id, report.sandboxed, now, image=report.image
+        )
     if isinstance(report, AttemptCompleted):
         return machine.Completed(
             report.attempt, report.exit_code, report.summary, report.finished_at, now

@@ -1,26 +1,18 @@
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from controlroom_runtime.routing_file import RoutingSettings
 from controlroom_runtime.run_policy import RunPolicySettings
 from controlroom_runtime.settings import ServiceSettings
 
 
-class SchedulerSettings(ServiceSettings, RunPolicySettings):
+class SchedulerSettings(ServiceSettings, RunPolicySettings, RoutingSettings):
     service_key: ClassVar[str] = "SCHEDULER"
 
     port: int = 8790
-    routing_profile: Literal["embedded", "production"] = Field(
-        default="embedded",
-        description="embedded: every job type runs on executor-docker (no cluster exists); "
-        "production: the constitution's table (seed 002, section 4)",
-    )
-    routes: dict[str, str] = Field(
-        default_factory=dict,
-        description='Per-job-type overrides, JSON: {"spark_etl": "k8s"}',
-    )
     tenant_max_concurrent: int = Field(
         default=10, ge=1, description="Runs a tenant may have dispatched or running at once"
     )

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from controlroom_devstack.infra import NatsServer, Postgres
+from controlroom_devstack.sandbox import JobSandbox, job_sandbox
 from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint_dev_token
 from controlroom_devstack.supervisor import Supervisor
 
@@ -39,7 +40,7 @@ def _jwt_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
-def _banner(api: str, tokens: dict[str, str], started_in: float, logs: Path) -> str:
+def _banner(api: str, tokens: dict[str, str], started_in: float, logs: Path, jobs: str) -> str:
     sample = (
         '{"job_type": "diagram_export", "spec": {"text": "hello", "inputs": '
         '{"source": "raw.events", "target": "gold.events"}}, "code": {"files": '
@@ -53,6 +54,7 @@ Control Room is up ({started_in:.1f}s)
   API docs   {api}/docs
   readiness  {api}/readyz
   logs       {logs}/<service>.log   (make logs SERVICE=gateway)
+  jobs run   {jobs}
 
   development tokens (tenant "dev", 24 h):
     export TOKEN={tokens["operator"]}
@@ -73,9 +75,13 @@ Ctrl-C (or make down) stops everything; the data stays under {logs.parent}.
 def up() -> int:
     started = time.monotonic()
     home = _home()
-    for sub in ("nats", "logs", "work"):
+    for sub in ("nats", "logs", "work", "artifacts"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    home.chmod(0o755)
+    # Traversable, not listable: a local job's user passes through to its own workspace and
+    # finds nothing else it may read (the logs and artifacts are the services' alone).
+    home.chmod(0o711)
+    for private in ("logs", "artifacts"):
+        (home / private).chmod(0o700)
     (home / "up.pid").write_text(str(os.getpid()))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -90,7 +96,10 @@ def up() -> int:
         home / "pgdata", port=int(os.environ.get("CONTROLROOM_DEV_PG_PORT", "54329"))
     )
     stack: ServiceStack | None = None
+    sandbox: JobSandbox | None = None
     try:
+        print("starting the container engine (building job images the first time) ...")
+        sandbox = job_sandbox(home)
         print("starting nats-server and Postgres ...", flush=True)
         postgres.stop()  # a server left running by an interrupted earlier run
         nats.start()
@@ -105,7 +114,7 @@ def up() -> int:
                 workdir=home / "work",
                 gateway_port=int(os.environ.get("CONTROLROOM_GATEWAY_PORT", "8789")),
                 # A callback receiver on this machine works out of the box.
-                extra_env={"CONTROLROOM_CALLBACK_ALLOWLIST": LOOPBACK_ALLOWLIST},
+                extra_env={"CONTROLROOM_CALLBACK_ALLOWLIST": LOOPBACK_ALLOWLIST, **sandbox.env},
             )
         )
         print(f"starting {', '.join(s.name for s in SERVICES)} ...", flush=True)
@@ -120,6 +129,7 @@ def up() -> int:
                 },
                 time.monotonic() - started,
                 home / "logs",
+                sandbox.describe(),
             ),
             flush=True,
         )
@@ -135,6 +145,8 @@ def up() -> int:
             stack.stop()
         postgres.stop()
         nats.stop()
+        if sandbox is not None:
+            sandbox.stop()
         (home / "up.pid").unlink(missing_ok=True)
         print("stopped", flush=True)
 

@@ -9,7 +9,12 @@ order they run, each group selectable with ``--only``:
   * ``cancel``: a running run cancelled through the API, and ``recovery``: executor-docker
     killed with SIGKILL mid-run until the retry is decided (``bench_failures``);
   * ``gateway``: the API alone, open and closed loop (``bench_gateway``; last, as it leaves
-    runs queued for an executor kind nobody serves).
+    runs queued for an executor kind nobody serves);
+  * ``containers``: jobs in containers through Podman's (or Docker's) API: dispatch ->
+    container started, container exited -> terminal event, runs/s of one executor replica,
+    submit -> callback (``bench_containers``; skipped, saying so, without an engine).
+The whole-system groups run jobs on the local-process backend (the issue's throughput target
+is set for it); ``containers`` starts a stack of its own on the engine.
 A scenario that misses its target says where the time goes in the notes under the table.
 """
 
@@ -27,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from controlroom_devstack import (
+    bench_containers,
     bench_end_to_end,
     bench_failures,
     bench_gateway,
@@ -34,10 +40,11 @@ from controlroom_devstack import (
 )
 from controlroom_devstack.bench_report import Row, print_table
 from controlroom_devstack.infra import NatsServer, Postgres, free_port
+from controlroom_devstack.sandbox import job_sandbox
 from controlroom_devstack.stack import ServiceStack, StackConfig, mint_dev_token
 
 SECRET = "bench-secret-bench-secret-bench-secret"
-GROUPS = ("dispatch", "fairness", "end-to-end", "cancel", "recovery", "gateway")
+GROUPS = ("dispatch", "fairness", "end-to-end", "cancel", "recovery", "gateway", "containers")
 
 
 def _groups(value: str) -> list[str]:
@@ -61,6 +68,8 @@ def main() -> int:
     parser.add_argument("--waiting", type=int, default=1000, help="fairness: tenant A's runs")
     parser.add_argument("--submits", type=int, default=50, help="fairness: tenant B's runs")
     parser.add_argument("--tries", type=int, default=10, help="recovery and cancel tries")
+    parser.add_argument("--container-runs", type=int, default=30, help="containers: sequential")
+    parser.add_argument("--container-total", type=int, default=60, help="containers: sustained")
     parser.add_argument(
         "--only",
         type=_groups,
@@ -99,6 +108,9 @@ def main() -> int:
         if only & {"end-to-end", "cancel", "recovery", "gateway"}:
             r, n = _whole_system(base, postgres, args, only)
             rows, notes = rows + r, notes + n
+        if "containers" in only:
+            r, n = _in_containers(base, postgres, args)
+            rows, notes = rows + r, notes + n
         notes.append(
             f"machine: {os.cpu_count()} cores; bench ran {time.monotonic() - t_start:.0f}s"
         )
@@ -107,6 +119,47 @@ def main() -> int:
     finally:
         postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _in_containers(
+    base: Path, postgres: Postgres, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    sandbox = job_sandbox(base / "containers")
+    if sandbox.engine is None:
+        return [], ["containers: skipped, no container engine (install podman)."]
+    postgres.create_database("bench_containers")
+    nats_server = NatsServer(base / "nats-containers", log_file=base / "nats-containers.log")
+    stack = ServiceStack(
+        StackConfig(
+            nats_url=nats_server.url,
+            database_url=postgres.url("bench_containers"),
+            jwt_secret=SECRET,
+            logs_dir=base / "logs-containers",
+            workdir=base / "work-containers",
+            gateway_port=free_port(),
+            extra_env={
+                "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
+                "CONTROLROOM_EXECUTOR_CAPACITY": str(args.capacity),
+                "CONTROLROOM_LOG_LEVEL": "WARNING",
+                **sandbox.env,
+            },
+        )
+    )
+    try:
+        nats_server.start()
+        stack.start()
+        token = mint_dev_token(SECRET, tenant="bench-containers")
+        rows, notes = asyncio.run(
+            bench_containers.containers(
+                stack, postgres, token, args.container_runs, args.container_total, args.capacity
+            )
+        )
+        notes.append(f"containers: {sandbox.describe()}; capacity {args.capacity}.")
+        return rows, notes
+    finally:
+        stack.stop()
+        nats_server.stop()
+        sandbox.stop()
 
 
 def _whole_system(
@@ -129,6 +182,8 @@ def _whole_system(
                 ),
                 "CONTROLROOM_EXECUTOR_CAPACITY": str(args.capacity),
                 "CONTROLROOM_LOG_LEVEL": "WARNING",
+                # The throughput target is set for the local-process backend.
+                "CONTROLROOM_JOB_BACKEND": "local",
             },
         )
     )

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from controlroom_devstack.engine import ContainerEngine, find_or_start_engine
+from controlroom_devstack.images import Builder, ensure_images
 from controlroom_devstack.infra import NatsServer, Postgres
 from controlroom_devstack.tap import EventTap
 
@@ -113,3 +115,20 @@ def moto_endpoint() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(session_dir: Path) -> Iterator[ContainerEngine]:
+    """A container engine with the Docker API (Podman's service started for the session, or a
+    running Docker) holding the job images (built on first use: a minute for the Python one).
+    Skips the test when there is no engine."""
+    engine = find_or_start_engine(session_dir / "engine")
+    if engine is None:
+        pytest.skip("no container engine: podman is not installed and no Docker daemon answers")
+    try:
+        if not engine.cli:
+            pytest.skip(f"{engine.name} answers but its CLI, which builds the images, is missing")
+        ensure_images(Builder(engine.cli, engine.env))
+        yield engine
+    finally:
+        engine.stop()

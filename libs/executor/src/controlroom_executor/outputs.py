@@ -1,16 +1,23 @@
-"""A finished run's files (``output/**`` and its logs) stored as artifacts."""
+"""A finished attempt's files (``output/**`` and its logs) stored as artifacts.
+
+Artifact ids and object keys are derived from the attempt and the path, so storing the same
+attempt's files again (a report retried after an outage, a re-adopted attempt) overwrites the
+same objects and repeats the same events, which the gateway already has.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from controlroom_contracts.events import ArtifactStored
-from controlroom_executor_docker.backend import RunSpec
+from controlroom_executor.backend import AttemptKey
+from controlroom_executor.redaction import Redactor
 from controlroom_runtime.objectstore import ObjectStore, ObjectTooLarge, file_chunks
 
 log = logging.getLogger(__name__)
@@ -46,37 +53,47 @@ def _files(files_dir: Path) -> list[tuple[str, Path]]:
 
 
 async def collect(
-    objects: ObjectStore, spec: RunSpec, files_dir: Path, max_bytes: int
+    objects: ObjectStore,
+    key: AttemptKey,
+    tenant_id: str,
+    files_dir: Path,
+    max_bytes: int,
+    redactor: Redactor,
 ) -> Collected:
+    """Store ``files_dir``'s ``output/**`` and ``logs/*.log`` (the logs are already redacted)."""
     events: list[ArtifactStored] = []
     skipped: list[str] = []
     for index, (artifact_path, path) in enumerate(_files(files_dir)):
         if index >= MAX_FILES:
             skipped.append(f"{artifact_path} (more than {MAX_FILES} files)")
             continue
-        artifact_id: UUID = uuid4()
-        key = f"{spec.tenant_id}/{spec.run_id}/{artifact_id}"
+        artifact_id: UUID = uuid5(
+            NAMESPACE_URL, f"artifact/{key.run_id}/{key.attempt}/{artifact_path}"
+        )
+        storage_key = f"{tenant_id}/{key.run_id}/{artifact_id}"
+        if redactor and not artifact_path.startswith("logs/"):
+            await asyncio.to_thread(redactor.file, path)
         content_type = mimetypes.guess_type(artifact_path)[0] or "application/octet-stream"
         if artifact_path.startswith("logs/"):
             content_type = "text/plain"
         try:
             stored = await objects.put(
-                key, file_chunks(path), content_type=content_type, max_bytes=max_bytes
+                storage_key, file_chunks(path), content_type=content_type, max_bytes=max_bytes
             )
         except ObjectTooLarge:
             skipped.append(f"{artifact_path} (larger than {max_bytes} bytes)")
             continue
         events.append(
             ArtifactStored(
-                tenant_id=spec.tenant_id,
-                run_id=spec.run_id,
-                attempt=spec.attempt,
+                tenant_id=tenant_id,
+                run_id=key.run_id,
+                attempt=key.attempt,
                 artifact_id=artifact_id,
                 path=artifact_path,
                 size_bytes=stored.size_bytes,
                 checksum=f"sha256:{stored.sha256}",
                 content_type=content_type,
-                storage_key=key,
+                storage_key=storage_key,
             )
         )
     if skipped:
