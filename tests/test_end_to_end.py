@@ -48,7 +48,7 @@ async def wait_for_status(api: httpx.AsyncClient, run_id: str, *statuses: str) -
 
 
 async def test_completed_run_calls_back_and_records_lineage(
-    api: httpx.AsyncClient, receiver: CallbackReceiver
+    api: httpx.AsyncClient, receiver: CallbackReceiver, sandboxed: bool
 ) -> None:
     response = await api.post(
         "/api/v1/jobs/run", json=job(receiver, "print('exported 3 diagrams')")
@@ -58,7 +58,8 @@ async def test_completed_run_calls_back_and_records_lineage(
 
     view = await wait_for_status(api, run_id, "completed", "failed")
     assert view["status"] == "completed", view
-    assert view["exit_code"] == 0 and view["sandboxed"] is False and view["attempt"] == 1
+    assert view["exit_code"] == 0 and view["sandboxed"] is sandboxed and view["attempt"] == 1
+    assert view["image"] == ("localhost/controlroom-python:1" if sandboxed else None)
     assert view["started_at"] and view["completed_at"]
 
     callback = await receiver.wait_for(lambda r: r.json()["run_id"] == run_id)

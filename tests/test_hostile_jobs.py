@@ -91,7 +91,8 @@ async def test_the_data_directory_and_other_runs_are_out_of_reach(
     script = (
         f"cat ../../../logs/gateway.log {logs}/gateway.log 2>/dev/null && echo READ_LOG\n"
         f"ls {work} 2>/dev/null | grep -q . && echo LISTED_RUNS\n"
-        "ls .. 2>/dev/null | grep -v workspace | grep -q . && echo SAW_SIBLINGS\n"
+        # Another run's directory is named by its run id.
+        "ls .. ../.. ../../.. 2>/dev/null | grep -Eq '^[0-9a-f]{8}-' && echo SAW_RUNS\n"
         "echo checked\n"
     )
     view = await _run(api, _shell(receiver, script), within=20)
@@ -147,10 +148,13 @@ async def test_filling_the_workspace_is_stopped(
     api: httpx.AsyncClient, receiver: CallbackReceiver
 ) -> None:
     # The routing matrix gives diagram_export a 1 GiB workspace; this writes 3 GiB.
-    script = "dd if=/dev/zero of=big bs=1M count=3072 2>&1 | tail -1\necho wrote it all\n"
+    script = "set -e\ndd if=/dev/zero of=big bs=1M count=3072\necho wrote it all\n"
     view = await _run(api, _shell(receiver, script, timeout=120), within=120 + GRACE_SECONDS)
     assert view["status"] == "failed", view
     assert view["failure_reason"] in ("exit_code", "timeout"), view
+    # It never got past the write (its stdout, where that line would be, stayed empty).
+    assert view["logs_url"] is None, view
+    assert "limit of 1073741824 bytes" in view["error"], view  # the watchdog or fsize
 
 
 async def _async(value: bool) -> bool:

@@ -47,10 +47,17 @@ class AttemptDirs:
         return self.base
 
     def fresh_workspace(self) -> Path:
-        """An empty workspace (a previous try of this same attempt leaves nothing behind)."""
+        """An empty workspace (a previous try of this same attempt leaves nothing behind).
+
+        The directories above it can be passed through, not listed (a local job reaches its
+        workspace by path); the logs beside it are the executor's alone."""
         if self.workspace.exists():
             shutil.rmtree(self.workspace)
-        self.workspace.mkdir(parents=True)
+        for directory in (self.base.parent.parent, self.base.parent, self.base):
+            directory.mkdir(mode=0o711, exist_ok=True)
+            directory.chmod(0o711)
+        self.workspace.mkdir()
+        self.logs.mkdir(mode=0o700, exist_ok=True)
         return self.workspace
 
     def remove(self) -> None:
