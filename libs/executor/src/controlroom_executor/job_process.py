@@ -29,6 +29,7 @@ from controlroom_executor.backend import Stream
 OUTPUT_BUFFER_BYTES = 1 << 20
 """Output held for a slow reader; beyond it the pipes are not read (the job blocks writing)."""
 STREAMS: tuple[Stream, Stream] = ("stdout", "stderr")
+READ_BYTES = 1 << 16
 
 
 class JobProcess:
@@ -46,7 +47,7 @@ class JobProcess:
         self._buffered = 0
         self._limit = limit
         self._paused = False
-        self._pipes: dict[Stream, asyncio.ReadTransport] = {}
+        self._pipes: dict[Stream, IO[bytes]] = {}
         self._loop = asyncio.get_running_loop()
         self._pidfd: int | None = pidfd
         self._loop.add_reader(self._pidfd, self._reap)
@@ -100,10 +101,32 @@ class JobProcess:
         return process
 
     async def _connect(self, name: Stream, pipe: IO[bytes] | None) -> None:
+        """Follow ``pipe`` with a reader on the loop, reading it here with ``os.read``.
+
+        Not ``connect_read_pipe``: under uvloop its transport closes the descriptor itself
+        while the pipe's file object, closed again when collected, could then close a number
+        the process has reused meanwhile (seen as EBADF in unrelated code under load). Here the
+        file object is the one owner of the descriptor and is closed once."""
         assert pipe is not None
-        transport, _ = await self._loop.connect_read_pipe(lambda: _Reader(self, name), pipe)
-        self._pipes[name] = transport
+        os.set_blocking(pipe.fileno(), False)
+        self._pipes[name] = pipe
         self.open.add(name)
+        self._loop.add_reader(pipe.fileno(), self._readable, name)
+
+    def _readable(self, name: Stream) -> None:
+        pipe = self._pipes[name]
+        try:
+            data = os.read(pipe.fileno(), READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._fed(name, data)
+            return
+        self._loop.remove_reader(pipe.fileno())
+        pipe.close()
+        self._lost(name)
 
     def take(self) -> tuple[Stream, bytes] | None:
         """The oldest chunk of output not yet taken, or None."""
@@ -123,8 +146,11 @@ class JobProcess:
 
     def close(self) -> None:
         """Close the output pipes (a process still running is reaped once it exits)."""
-        for pipe in self._pipes.values():
-            pipe.close()
+        for name, pipe in self._pipes.items():
+            if not pipe.closed:
+                self._loop.remove_reader(pipe.fileno())
+                pipe.close()
+                self._lost(name)
 
     def _fed(self, name: Stream, data: bytes) -> None:
         self._chunks.append((name, data))
@@ -139,9 +165,12 @@ class JobProcess:
 
     def _reading(self, on: bool) -> None:
         self._paused = not on
-        for pipe in self._pipes.values():
-            if not pipe.is_closing():
-                pipe.resume_reading() if on else pipe.pause_reading()
+        for name, pipe in self._pipes.items():
+            if not pipe.closed:
+                if on:
+                    self._loop.add_reader(pipe.fileno(), self._readable, name)
+                else:
+                    self._loop.remove_reader(pipe.fileno())
 
     def _reap(self) -> None:
         try:
@@ -159,18 +188,6 @@ class JobProcess:
         self._pidfd = None
         self.exited.set()
         self.changed.set()
-
-
-class _Reader(asyncio.Protocol):
-    def __init__(self, process: JobProcess, name: Stream) -> None:
-        self._process = process
-        self._name = name
-
-    def data_received(self, data: bytes) -> None:
-        self._process._fed(self._name, data)
-
-    def connection_lost(self, _exc: Exception | None) -> None:
-        self._process._lost(self._name)
 
 
 def _abandon(
