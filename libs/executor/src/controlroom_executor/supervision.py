@@ -44,6 +44,7 @@ from controlroom_executor.workspace import (
     job_environment,
     lay_code_files,
 )
+from controlroom_runtime.backoff import exponential_backoff
 from controlroom_runtime.objectstore import ObjectStore
 from controlroom_runtime.outbox import Outbox
 from controlroom_runtime.unit_of_work import unit_of_work
@@ -283,8 +284,9 @@ async def _finish(
     artifacts: both are idempotent (artifacts by derived ids, the report by the attempt row),
     so the whole step is simply tried again, with backoff, until it goes through."""
     key = AttemptKey(command.run_id, command.attempt)
-    delay = 0.25
+    tries = 0
     while True:
+        tries += 1
         try:
             stored = await outputs.collect(
                 parts.objects,
@@ -304,13 +306,13 @@ async def _finish(
                 await uow.emit(outcome.report(key, command.tenant_id))
             break
         except Exception:
+            delay = exponential_backoff(tries, base=0.25, cap=REPORT_RETRY_MAX_SECONDS)
             log.warning(
                 "attempt report not committed; retrying",
                 exc_info=True,
                 extra={"attempt": key.attempt, "retry_in": delay},
             )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, REPORT_RETRY_MAX_SECONDS)
     log.info(
         "attempt finished",
         extra={

@@ -45,6 +45,7 @@ from controlroom_contracts.base import Message
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.subjects import deadletter_subject
 from controlroom_runtime import inbox, message_headers
+from controlroom_runtime.backoff import exponential_backoff
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import OutgoingMessage
 from controlroom_runtime.room import Reservation, Room, handling, reserve
@@ -382,7 +383,7 @@ async def _keep_in_progress(msg: Msg, every: float) -> None:
 
 
 def _retry_delay(delivered: int) -> float:
-    return float(min(2 ** max(delivered - 1, 0), 30))
+    return exponential_backoff(delivered, cap=30.0)
 
 
 async def _dead_letter(

@@ -17,6 +17,7 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import WebhookDelivered, WebhookFailed
 from controlroom_notifier import store
 from controlroom_notifier.settings import NotifierSettings
+from controlroom_runtime.backoff import exponential_backoff
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import Outbox
@@ -162,7 +163,7 @@ class DeliveryWorker:
                     "callback failed for good", extra={"error": error, "attempts": attempts}
                 )
                 return
-            delay = min(2.0 ** (attempts - 1), self._settings.webhook_max_backoff_seconds)
+            delay = exponential_backoff(attempts, cap=self._settings.webhook_max_backoff_seconds)
             await store.mark(
                 uow.session,
                 row.id,
