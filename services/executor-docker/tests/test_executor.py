@@ -340,3 +340,15 @@ async def test_cancel_during_start_ends_a_hanging_checkout_and_never_runs_the_jo
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_production_refuses_the_local_backend() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="refuses the local backend"):
+        ExecutorDockerSettings(env="production", job_backend="local")
+    with pytest.raises(ValidationError, match="refuses the local backend"):
+        ExecutorDockerSettings(env="production", job_backend="auto", docker_url=None)
+    chosen = ExecutorDockerSettings(env="production", docker_url="unix:///run/podman.sock")
+    assert chosen.chosen_backend() == "docker"

@@ -69,6 +69,8 @@ TAG_GID_FIRST = 0x7E00_0000
 range of gids no real group of this host is expected to use. Each attempt draws one at random
 that no process of the host carries (other executors on the host draw from the same range)."""
 TAG_GIDS = 1 << 24
+SPAWNER_THREADS = 4
+"""Threads jobs are forked on (see ``LocalProcessBackend.__init__``)."""
 
 
 class LocalProcessBackend:
@@ -110,8 +112,13 @@ class LocalProcessBackend:
         self._live: dict[AttemptKey, LocalAttempt] = {}
         self._tags: set[int] = set()
         self._spawning = 0
-        # Jobs are forked here, off the event loop; they die with this thread (see job_process).
-        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="local-job-spawner")
+        # Jobs are forked here, off the event loop; each dies with the thread that forked it
+        # (see job_process), and these threads live as long as the backend. Several, because a
+        # fork waits for the child's exec and joining a cgroup can wait for an RCU grace period:
+        # one thread capped the backend at a few dozen starts a second.
+        self._spawner = ThreadPoolExecutor(
+            max_workers=SPAWNER_THREADS, thread_name_prefix="local-job-spawner"
+        )
 
     async def launch(self, spec: AttemptSpec) -> RunningAttempt:
         host = await self._detect()

@@ -132,9 +132,16 @@ async def end_to_end(
                 async with semaphore:
                     latencies.append((await _one(api, receiver, 10_000 + n))[1])
 
+            meter = stack_meter(stack, postgres)
+            meter.start()
             t0 = time.perf_counter()
             await asyncio.gather(*(bounded(n) for n in range(total)))
             elapsed = time.perf_counter() - t0
+            meter.stop()
+            notes.append(
+                f"sustained: {meter.describe_per(total, 'run')}; over the {elapsed:.0f}s: "
+                f"{meter.describe(elapsed)}."
+            )
             s2 = f"sustained, {in_flight} in flight, {total} runs"
             rows += [
                 Row(

@@ -51,8 +51,9 @@ def print_table(rows: list[Row], notes: Iterable[str]) -> None:
         print(note)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and of its children it has waited for (0 once gone)."""
+def cpu_seconds(pid: int, *, own: bool = True, children: bool = True) -> float:
+    """User + system CPU of a process (``own``) and of the children it has waited for
+    (``children``); 0 once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -60,7 +61,7 @@ def cpu_seconds(pid: int) -> float:
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
-    return (utime + stime + cutime + cstime) / _TICKS
+    return ((utime + stime) * own + (cutime + cstime) * children) / _TICKS
 
 
 def _comm(pid: int) -> str:
@@ -121,15 +122,31 @@ class CpuMeter:
     A group is a function giving its pids at the time of reading, so processes that start
     meanwhile (a Postgres backend) are counted from when they are first seen."""
 
-    def __init__(self, groups: Mapping[str, Callable[[], list[int]]]) -> None:
+    def __init__(
+        self,
+        groups: Mapping[str, Callable[[], list[int]]],
+        children_of: Mapping[str, str] | None = None,
+    ) -> None:
+        """``children_of``: groups counted as the CPU of the processes another group started
+        and waited for (an executor's jobs), which that group's own figure then leaves out."""
         self._groups = dict(groups)
+        self._children_of = dict(children_of or {})
+        self._parents = set(self._children_of.values())
         self._before: dict[str, dict[int, float]] = {}
         self._machine = 0.0
         self.spent: dict[str, float] = {}
 
     def _read(self) -> dict[str, dict[int, float]]:
         return {
-            name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self._groups.items()
+            name: {
+                pid: cpu_seconds(
+                    pid,
+                    own=name not in self._children_of,
+                    children=name in self._children_of or name not in self._parents,
+                )
+                for pid in pids()
+            }
+            for name, pids in self._groups.items()
         }
 
     def start(self) -> None:
@@ -182,4 +199,7 @@ def stack_meter(stack: ServiceStack, postgres: Postgres) -> CpuMeter:
     groups["postgres"] = lambda: postgres_pids(postgres.data_dir)
     groups["nats-server"] = lambda: nats_server_pids(port)
     groups["bench client"] = lambda: [os.getpid()]
-    return CpuMeter(groups)
+    jobs = "jobs (what executor-docker ran)"
+    if "executor-docker" in stack.processes:
+        groups[jobs] = groups["executor-docker"]
+    return CpuMeter(groups, {jobs: "executor-docker"} if jobs in groups else {})
