@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from uuid import UUID
 
 from controlroom_contracts.api import FailureReason
 from controlroom_contracts.base import utc_now
@@ -28,6 +30,8 @@ from controlroom_runtime.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
+RECENT_CANCELLATIONS = 10_000
+
 
 class Executor:
     def __init__(self, parts: ExecutorParts, room: Room) -> None:
@@ -38,6 +42,9 @@ class Executor:
         stays here until its final report is committed, so the scheduler never takes it for
         lost while its outcome is on its way."""
         self._cancels: dict[AttemptKey, asyncio.Event] = {}
+        self._cancelled_runs: OrderedDict[UUID, None] = OrderedDict()
+        """Runs whose cancellation this replica heard lately: one heard between a claim's
+        check of the table and the start of its supervision still stops it."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._started_at = utc_now()
 
@@ -71,6 +78,9 @@ class Executor:
     async def handle_cancel(self, uow: UnitOfWork, event: CancelRequested) -> None:
         """Remember the cancellation (for dispatches still queued); stop the run if it is ours."""
         await self.parts.store.note_cancellation(uow.session, event.run_id, event.tenant_id)
+        self._cancelled_runs[event.run_id] = None
+        while len(self._cancelled_runs) > RECENT_CANCELLATIONS:
+            self._cancelled_runs.popitem(last=False)
         for key, cancel in self._cancels.items():
             if key.run_id == event.run_id:
                 log.info("attempt cancellation signalled", extra={"attempt": key.attempt})
@@ -89,6 +99,8 @@ class Executor:
             tenant_id=command.tenant_id, run_id=command.run_id, attempt=command.attempt
         )
         cancel = self._cancels.setdefault(key, asyncio.Event())
+        if command.run_id in self._cancelled_runs:
+            cancel.set()
 
         async def run() -> None:
             with log_context(run_id=command.run_id, tenant_id=command.tenant_id):

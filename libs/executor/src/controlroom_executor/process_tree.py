@@ -117,12 +117,30 @@ def reap_orphans(uid: int) -> None:
             return  # no dead child at all: no need to look through /proc
     except ChildProcessError:
         return
-    me = os.getpid()
-    dead = [p.pid for p in all_processes(ids=False) if p.zombie and p.ppid == me]
+    dead = [pid for pid in own_children() if (p := read_proc(pid, ids=False)) and p.zombie]
     if not dead:
         return
     keep = _pidfd_targets()
     reap([pid for pid in dead if pid not in keep and (p := read_proc(pid)) and p.uid == uid])
+
+
+def own_children() -> set[int]:
+    """This process's children, from each of its threads' ``children`` list (a job forked on
+    a spawner thread is that thread's child, an orphan is re-parented to one of them): no walk
+    through all of ``/proc``, unless the kernel offers no such list."""
+    children: set[int] = set()
+    listed_any = False
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError):
+                children.update(
+                    int(pid) for pid in _read(f"/proc/self/task/{task}/children").split()
+                )
+                listed_any = True
+    if not listed_any:  # CONFIG_PROC_CHILDREN off
+        me = os.getpid()
+        children = {p.pid for p in all_processes(ids=False) if p.ppid == me}
+    return children
 
 
 def _pidfd_targets() -> set[int]:

@@ -121,10 +121,9 @@ class _Delivery(Generic[M]):
 async def run_consumer(
     runtime: ServiceRuntime, spec: ConsumerSpec[M], stopping: asyncio.Event, grace: float
 ) -> None:
-    """Create (or update) the durable consumer and handle its messages until ``stopping``."""
-    js = runtime.jetstream
-    await js.add_consumer(spec.stream, spec.consumer_config())
-    sub = await js.pull_subscribe_bind(durable=spec.name, stream=spec.stream)
+    """Handle the durable consumer's messages until ``stopping`` (the runtime's start has
+    created or updated the consumer itself)."""
+    sub = await runtime.jetstream.pull_subscribe_bind(durable=spec.name, stream=spec.stream)
     try:
         if spec.concurrency > 1:
             await _run_concurrently(runtime, spec, sub, stopping, grace)
