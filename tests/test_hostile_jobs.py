@@ -7,6 +7,7 @@ backend the network case needs bubblewrap (a plain local process shares the host
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -49,16 +50,28 @@ async def _run(api: httpx.AsyncClient, body: Any, within: float) -> dict[str, An
     return view
 
 
+def _now_ticks() -> int:
+    """Now, in the clock ticks since boot that ``/proc/<pid>/stat`` gives start times in."""
+    return int(float(Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+STARTED = _now_ticks()
+"""When this module was imported: processes older than it belong to something else."""
+
+
 def _processes_matching(pattern: str) -> list[str]:
+    """This suite's processes (started since it was imported) whose command matches."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if re.search(pattern, cmdline):
+        started = int(stat[stat.rindex(")") + 2 :].split()[19])
+        if started >= STARTED and re.search(pattern, cmdline):
             found.append(f"{entry.name}: {cmdline}")
     return found
 
