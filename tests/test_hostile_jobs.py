@@ -19,7 +19,7 @@ import pytest
 
 from controlroom_devstack.receiver import CallbackReceiver
 from controlroom_devstack.stack import ServiceStack
-from controlroom_devstack.waiting import eventually
+from controlroom_devstack.waiting import eventually, until
 
 from .test_end_to_end import job
 
@@ -121,8 +121,8 @@ async def test_a_fork_bomb_ends_within_its_timeout_and_leaves_nothing(
     view = await _run(api, _shell(receiver, script, timeout=5), within=5 + GRACE_SECONDS)
     assert view["status"] == "failed", view
     assert view["failure_reason"] in ("timeout", "exit_code"), view
-    await eventually(
-        lambda: _async(not _processes_matching(r"(^|/)(ba)?sh main\.sh")),
+    await until(
+        lambda: not _processes_matching(r"(^|/)(ba)?sh main\.sh"),
         timeout=15,
         what="no shell of the bomb left",
     )
@@ -134,8 +134,8 @@ async def test_a_daemon_escaping_the_process_group_does_not_outlive_the_run(
     script = "setsid sleep 307 > /dev/null 2>&1 < /dev/null &\necho escaped\n"
     view = await _run(api, _shell(receiver, script), within=20)
     assert view["status"] == "completed", view
-    await eventually(
-        lambda: _async(not _processes_matching(r"sleep 307")),
+    await until(
+        lambda: not _processes_matching(r"sleep 307"),
         timeout=15,
         what="the escaped sleep is gone",
     )
@@ -168,10 +168,6 @@ async def test_filling_the_workspace_is_stopped(
     # It never got past the write (its stdout, where that line would be, stayed empty).
     assert view["logs_url"] is None, view
     assert "limit of 1073741824 bytes" in view["error"], view  # the watchdog or fsize
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 def test_no_job_process_is_left_running() -> None:

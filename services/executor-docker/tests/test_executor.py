@@ -18,7 +18,7 @@ from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import CancelRequested
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
-from controlroom_devstack.waiting import eventually
+from controlroom_devstack.waiting import eventually, until
 from controlroom_executor.store import AttemptStore
 from controlroom_executor_docker.app import create_app
 from controlroom_executor_docker.settings import ExecutorDockerSettings
@@ -117,15 +117,11 @@ async def test_log_lines_stream_in_order_and_progress_lines_become_progress(
             )
             return [line for b in batches for line in b.data["lines"]]
 
-        await eventually(lambda: _async(len(lines("stdout")) == 301), what="all stdout lines")
+        await until(lambda: len(lines("stdout")) == 301, what="all stdout lines")
         assert [ln for ln in lines("stdout") if ln.startswith("line")] == [
             f"line {i}" for i in range(300)
         ]
         assert lines("stderr") == ["oops"]
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 async def test_files_under_output_become_artifacts_and_symlinks_do_not(
@@ -149,9 +145,7 @@ async def test_files_under_output_become_artifacts_and_symlinks_do_not(
         assert report["size_bytes"] == 8 and report["content_type"] == "text/csv"
         kept = tmp_path / "objects" / report["storage_key"]
         assert report["checksum"] == "sha256:" + hashlib.sha256(kept.read_bytes()).hexdigest()
-        await eventually(
-            lambda: _async(not (tmp_path / "work" / rid).exists()), what="attempt dir removed"
-        )
+        await until(lambda: not (tmp_path / "work" / rid).exists(), what="attempt dir removed")
 
 
 async def test_same_attempt_dispatched_twice_runs_once(

@@ -26,3 +26,18 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+async def until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> None:
+    """:func:`eventually` for a plain condition (a file exists, a process is gone)."""
+
+    async def check() -> bool:
+        return condition()
+
+    await eventually(check, timeout=timeout, interval=interval, what=what)
