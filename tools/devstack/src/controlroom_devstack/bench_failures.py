@@ -62,12 +62,14 @@ async def _running(api: httpx.AsyncClient, timeline: Timeline) -> str:
 
 
 async def _job_process(executor_pid: int, timeout: float = 10.0) -> int:
-    """The pid (and process group) of the job the executor runs: a child of its own session."""
+    """The pid (and process group) of the job the executor runs (bubblewrap, where it is
+    installed, or the job's shell): a child of its own session."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in children_of(executor_pid):
             with contextlib.suppress(OSError):
-                if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/bin/sh\0"):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                if Path(argv[0].decode()).name in ("bwrap", "sh"):
                     return pid
         await asyncio.sleep(0.02)
     raise TimeoutError(f"no job process under {executor_pid}")
@@ -130,8 +132,8 @@ async def _kill_one(
     if restart_at_once:
         stack.restart(EXECUTOR)
     detected = await timeline.wait(subjects.RUN_RETRY_SCHEDULED, run_id, timeout=120)
-    # The job was in a session of its own (so that a timeout kills its whole tree): nothing
-    # ends it when its executor dies.
+    # The job dies with its executor (bubblewrap's --die-with-parent and the parent-death
+    # signal the local backend sets); before issue [4] it ran on in a session of its own.
     survived = _alive(job)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(job, signal.SIGKILL)
