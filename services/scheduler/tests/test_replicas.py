@@ -109,10 +109,15 @@ async def test_a_scheduler_killed_mid_stream_and_restarted_loses_and_duplicates_
                 process = _scheduler_process(rig, port)
         await eventually(lambda: _ready(port), timeout=60, what="the restarted scheduler ready")
 
-        async def all_dispatched() -> bool:
-            return len(_dispatch_ids_per_attempt(rig)) == len(runs)
+        async def all_queued_and_dispatched() -> bool:
+            # A decision the killed process committed but had not yet published is sent by
+            # the restarted one's outbox relay, which may come after that run's dispatch.
+            queued = {d.data["run_id"] for d in rig.decisions() if d.subject == subjects.RUN_QUEUED}
+            return len(_dispatch_ids_per_attempt(rig)) == len(queued) == len(runs)
 
-        await eventually(all_dispatched, timeout=60, interval=0.1, what="every run dispatched")
+        await eventually(
+            all_queued_and_dispatched, timeout=60, interval=0.1, what="every run queued, dispatched"
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
