@@ -166,13 +166,13 @@ class Executor:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5.0)
 
-    def heartbeat(self, *, ready: bool = True) -> ExecutorHeartbeat:
+    def heartbeat(self) -> ExecutorHeartbeat:
         return ExecutorHeartbeat(
             executor_id=self.parts.executor_id,
             kind=self.parts.kind,
-            capacity=self.room.size if ready else 0,
+            capacity=self.room.size,
             running=len(self.held),
             attempts=list(self.held.values()),
-            ready=ready,
+            ready=True,
             started_at=self._started_at,
         )

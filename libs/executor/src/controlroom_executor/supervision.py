@@ -292,7 +292,7 @@ async def _finish(
                 parts.objects,
                 key,
                 command.tenant_id,
-                dirs.files,
+                dirs.base,
                 parts.settings.max_artifact_bytes,
                 redactor,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
@@ -16,7 +17,7 @@ from controlroom_executor.settings import ExecutorSettings
 from controlroom_executor.store import AttemptStore, ExecutorTables
 from controlroom_executor.supervision import ExecutorParts
 from controlroom_executor.workspace import checkout_step
-from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.consumer import ConsumerSpec, Handler
 from controlroom_runtime.heartbeat import announce
 from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.outbox import outgoing
@@ -27,12 +28,26 @@ CLAIMS_AT_ONCE = 4
 """Dispatches claimed concurrently (each a short transaction); attempts are bounded by the room."""
 
 
+def dispatch_consumer(
+    kind: str, handler: Handler[DispatchRun], **options: Any
+) -> ConsumerSpec[DispatchRun]:
+    """The durable consumer of one executor kind's dispatch work queue."""
+    subject = subjects.dispatch_subject(kind)
+    return ConsumerSpec[DispatchRun](
+        name=f"executor-{kind}",
+        stream=subjects.DISPATCH_STREAM,
+        subjects=[subject],
+        models={subject: DispatchRun},
+        handler=handler,
+        **options,
+    )
+
+
 def install_executor(
     runtime: ServiceRuntime,
     *,
     kind: str,
     settings: ExecutorSettings,
-    heartbeat_interval: float,
     tables: ExecutorTables,
     backend: ExecutionBackend,
 ) -> Executor:
@@ -62,14 +77,10 @@ def install_executor(
     )
     room = Room(settings.executor_capacity, closed=True)  # opened once recovery has counted
     executor = Executor(parts, room)
-    dispatch = subjects.dispatch_subject(kind)
     runtime.consume(
-        ConsumerSpec[DispatchRun](
-            name=f"executor-{kind}",
-            stream=subjects.DISPATCH_STREAM,
-            subjects=[dispatch],
-            models={dispatch: DispatchRun},
-            handler=executor.handle_dispatch,
+        dispatch_consumer(
+            kind,
+            executor.handle_dispatch,
             batch_size=1,
             concurrency=CLAIMS_AT_ONCE,
             room=room,
@@ -103,7 +114,10 @@ def install_executor(
     runtime.on_stop(stop)
     runtime.background(
         lambda service_stopping: announce(
-            runtime.broker, executor.heartbeat, heartbeat_interval, service_stopping
+            runtime.broker,
+            executor.heartbeat,
+            settings.heartbeat_interval_seconds,
+            service_stopping,
         )
     )
     return executor

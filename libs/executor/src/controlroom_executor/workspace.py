@@ -28,6 +28,7 @@ PrepareWorkspace = Callable[[DispatchRun, "AttemptDirs"], Awaitable[None]]
 @dataclass(frozen=True)
 class AttemptDirs:
     base: Path
+    """Holds what is kept as artifacts too: ``output/`` and ``logs/``."""
 
     @classmethod
     def of(cls, workdir: Path, key: AttemptKey) -> AttemptDirs:
@@ -40,11 +41,6 @@ class AttemptDirs:
     @property
     def logs(self) -> Path:
         return self.base / "logs"
-
-    @property
-    def files(self) -> Path:
-        """What is kept as artifacts: ``output/`` and ``logs/`` under it."""
-        return self.base
 
     def fresh_workspace(self) -> Path:
         """An empty workspace (a previous try of this same attempt leaves nothing behind).

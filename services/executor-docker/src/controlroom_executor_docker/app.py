@@ -28,7 +28,6 @@ def create_app(settings: ExecutorDockerSettings | None = None) -> FastAPI:
             runtime,
             kind=EXECUTOR_KIND,
             settings=settings,
-            heartbeat_interval=settings.heartbeat_interval_seconds,
             tables=tables,
             backend=build_backend(settings),
         )

@@ -8,17 +8,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_contracts import subjects
 from controlroom_contracts.api import FailureReason
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.commands import DispatchRun
 from controlroom_contracts.events import AttemptFailed
 from controlroom_contracts.executors import ExecutorHeartbeat
-from controlroom_executor.wiring import install_executor
+from controlroom_executor.wiring import dispatch_consumer, install_executor
 from controlroom_executor_k8s.kube_backend import KubernetesBackend
 from controlroom_executor_k8s.settings import ExecutorK8sSettings
 from controlroom_executor_k8s.store import metadata, tables
-from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.heartbeat import announce
 from controlroom_runtime.service import ServiceRuntime, service_app
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -42,7 +40,6 @@ def create_app(settings: ExecutorK8sSettings | None = None) -> FastAPI:
                 runtime,
                 kind=EXECUTOR_KIND,
                 settings=settings,
-                heartbeat_interval=settings.heartbeat_interval_seconds,
                 tables=tables,
                 backend=KubernetesBackend.from_settings(settings),
             )
@@ -79,16 +76,7 @@ def _report_not_ready(runtime: ServiceRuntime, settings: ExecutorK8sSettings) ->
             )
         )
 
-    subject = subjects.dispatch_subject(EXECUTOR_KIND)
-    runtime.consume(
-        ConsumerSpec[DispatchRun](
-            name=f"executor-{EXECUTOR_KIND}",
-            stream=subjects.DISPATCH_STREAM,
-            subjects=[subject],
-            models={subject: DispatchRun},
-            handler=refuse,
-        )
-    )
+    runtime.consume(dispatch_consumer(EXECUTOR_KIND, refuse))
 
     def beat() -> ExecutorHeartbeat:
         return ExecutorHeartbeat(
