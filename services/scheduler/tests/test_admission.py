@@ -120,8 +120,16 @@ async def test_when_executors_are_full_runs_wait_for_capacity(
         for event in runs:
             await rig.publish(event)
         await rig.decided(subjects.RUN_DISPATCHED, runs[0].run_id)
-        answer = await rig.tap.ask(QueueQuery(tenant_id="t1", run_ids=[runs[1].run_id]))
-        assert answer["entries"][0]["reason"] == "no_executor_capacity"
+        # The second submission may still be on its way to the scheduler when the
+        # first is dispatched: wait for it to be queued before asking why.
+        await rig.decided(subjects.RUN_QUEUED, runs[1].run_id)
+
+        async def explained() -> str | None:
+            answer = await rig.tap.ask(QueueQuery(tenant_id="t1", run_ids=[runs[1].run_id]))
+            reason: str | None = answer["entries"][0]["reason"] if answer["entries"] else None
+            return reason
+
+        assert await eventually(explained, what="a queue reason") == "no_executor_capacity"
         await rig.complete_dispatched(set())
         await rig.decided(subjects.RUN_DISPATCHED, runs[1].run_id)
 
