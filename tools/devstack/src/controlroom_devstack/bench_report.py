@@ -167,6 +167,15 @@ class CpuMeter:
         self.spent["everything else"] = max(0.0, busy - sum(self.spent.values()))
         return self.spent
 
+    def system(self) -> float:
+        """CPU seconds of the system under test: every group but the bench client and what
+        else shares the machine."""
+        return sum(
+            cpu
+            for name, cpu in self.spent.items()
+            if name not in ("bench client", "everything else")
+        )
+
     def describe(self, wall: float) -> str:
         """``scheduler 3.1 s (62% of a core), postgres ...`` over ``wall`` seconds."""
         return ", ".join(
