@@ -70,8 +70,47 @@ async def test_migrations_match_the_declared_schema_and_apply_twice(
 
         async with engine.connect() as conn:
             assert await conn.run_sync(diff) == []
-        assert await migrations.current_revision(
-            engine, metadata.schema
-        ) == migrations.head_revision(_migrations_dir(metadata))
+        heads = migrations.head_revisions(_migrations_dir(metadata))
+        assert len(heads) == 2  # the service's own chain and the messaging branch
+        assert await migrations.current_revisions(engine, metadata.schema) == heads
+    finally:
+        await engine.dispose()
+
+
+async def test_a_schema_migrated_before_the_messaging_branch_keeps_its_outbox_rows(
+    database_url: str,
+) -> None:
+    """A schema whose outbox and inbox came from the service's own migrations (as every schema
+    did before the messaging branch) is adopted by the branch, rows and all."""
+    metadata = SERVICES["lineage"]
+    schema = str(metadata.schema)
+    engine = db.create_engine(database_url)
+    try:
+        await migrations.upgrade(engine, _migrations_dir(metadata), schema)
+        async with engine.begin() as conn:
+            # Back to the shape of then: no branch recorded, no quarantine columns, a row.
+            await conn.execute(
+                sa.text(f"DELETE FROM {schema}.alembic_version WHERE version_num LIKE 'm%'")
+            )
+            await conn.execute(sa.text(f"DROP INDEX {schema}.ix_outbox_pending"))
+            for column in ("quarantined_at", "quarantine_reason"):
+                await conn.execute(sa.text(f"ALTER TABLE {schema}.outbox DROP COLUMN {column}"))
+            await conn.execute(
+                sa.text(
+                    f"INSERT INTO {schema}.outbox (id, subject, payload, headers) "
+                    "VALUES (gen_random_uuid(), 'controlroom.events.x', 'x', '{}')"
+                )
+            )
+        assert len(await migrations.current_revisions(engine, schema)) == 1
+
+        await migrations.upgrade(engine, _migrations_dir(metadata), schema)
+
+        heads = migrations.head_revisions(_migrations_dir(metadata))
+        assert await migrations.current_revisions(engine, schema) == heads
+        async with engine.connect() as conn:
+            kept = await conn.scalar(
+                sa.text(f"SELECT count(*) FROM {schema}.outbox WHERE quarantined_at IS NULL")
+            )
+        assert kept == 1
     finally:
         await engine.dispose()

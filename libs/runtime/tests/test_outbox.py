@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import RunCompleted
 from controlroom_runtime import db, inbox
+from controlroom_runtime.jetstream_publisher import JetStreamPublisher, PublishResult, Refused
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
-from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
+from controlroom_runtime.outbox import Outbox, OutgoingMessage
 from controlroom_runtime.unit_of_work import unit_of_work
 
 
@@ -25,21 +26,35 @@ from controlroom_runtime.unit_of_work import unit_of_work
 async def _rig(
     nats_url: str, database_url: str, schema: str, stream: StreamConfig
 ) -> AsyncIterator[tuple[JetStreamContext, async_sessionmaker[AsyncSession], sa.Table, sa.Table]]:
-    """A stream, and an outbox and inbox in a schema of their own, for one test."""
+    """A stream, and an outbox and inbox in a schema of their own, for one test; the
+    client's publisher is ``_publisher(js)``."""
     metadata = sa.MetaData(schema=schema)
     outbox, inbox_t = outbox_table(metadata), inbox_table(metadata)
     engine = db.create_engine(database_url)
     client = await nats.connect(nats_url)
     try:
         js = client.jetstream()
+        publisher = JetStreamPublisher(client, max_pending=PENDING, ack_timeout=2.0)
+        await publisher.start()
+        _publishers[id(js)] = publisher
         await js.add_stream(stream)
         async with engine.begin() as conn:
             await conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
             await conn.run_sync(metadata.create_all)
         yield js, db.session_factory(engine), outbox, inbox_t
     finally:
+        _publishers.pop(id(js), None)
         await client.close()
         await engine.dispose()
+
+
+PENDING = 4
+"""A small number of acks awaited at once, so that a leak of them would show in a few tries."""
+_publishers: dict[int, JetStreamPublisher] = {}
+
+
+def _publisher(js: JetStreamContext) -> JetStreamPublisher:
+    return _publishers[id(js)]
 
 
 def _event() -> RunCompleted:
@@ -55,8 +70,8 @@ async def test_relay_publishes_what_a_crash_left_and_jetstream_drops_duplicates(
     async with _rig(nats_url, database_url, "rt", stream) as (js, sessions, outbox, inbox_t):
         published: list[str] = []
 
-        async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
-            stored = await publish_pipelined(js, messages)
+        async def publish(messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+            stored = await _publisher(js)(messages)
             published.extend(str(m.id) for m, ok in zip(messages, stored, strict=True) if ok)
             return stored
 
@@ -103,7 +118,7 @@ async def test_pipelined_publish_keeps_order_from_the_first_failure_on(
     copies of those that were stored after all)."""
     stream = StreamConfig(name="P", subjects=["p.ok.>"], duplicate_window=60)
     async with _rig(nats_url, database_url, "rt2", stream) as (js, sessions, outbox, _inbox):
-        box = Outbox(outbox, sessions, lambda messages: publish_pipelined(js, messages))
+        box = Outbox(outbox, sessions, _publisher(js))
         first, missing, last = (
             OutgoingMessage(uuid4(), subject, b"{}", {"Nats-Msg-Id": str(n)})
             for n, subject in enumerate(("p.ok.1", "p.later.2", "p.ok.3"))
@@ -140,8 +155,8 @@ async def test_the_relay_republishes_a_transactions_messages_in_the_order_they_w
     async with _rig(nats_url, database_url, "rt3", stream) as (js, sessions, outbox, _inbox):
         published: list[str] = []
 
-        async def publish(messages: Sequence[OutgoingMessage]) -> list[bool]:
-            stored = await publish_pipelined(js, messages)
+        async def publish(messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
+            stored = await _publisher(js)(messages)
             published.extend(m.subject for m, ok in zip(messages, stored, strict=True) if ok)
             return stored
 
@@ -163,3 +178,57 @@ async def test_the_relay_republishes_a_transactions_messages_in_the_order_they_w
                 )
         assert await box.relay_once(older_than=timedelta(0)) == len(staged)
         assert published == [m.subject for m in staged]
+
+
+async def test_a_message_too_large_to_publish_is_quarantined_and_the_rest_go_out(
+    nats_url: str, database_url: str
+) -> None:
+    """A message over the broker's max_payload can never be published: it is set aside with
+    its reason (kept whole in the outbox), the messages behind it are published in order, and
+    no number of such tries wedges publishing (each once leaked a pending-ack slot)."""
+    stream = StreamConfig(name="Q", subjects=["q.>"], duplicate_window=60)
+    async with _rig(nats_url, database_url, "rt4", stream) as (js, sessions, outbox, _inbox):
+        quarantined: list[int] = []
+        box = Outbox(outbox, sessions, _publisher(js), on_quarantined=quarantined.append)
+        limit = js._nc.max_payload
+        huge = OutgoingMessage(uuid4(), "q.huge", b"x" * limit, {"Nats-Msg-Id": str(uuid4())})
+        first, last = (
+            OutgoingMessage(uuid4(), f"q.{n}", b"{}", {"Nats-Msg-Id": str(uuid4())}) for n in (1, 2)
+        )
+        async with sessions.begin() as session:
+            await box.stage_many(session, [first, huge, last])
+
+        assert await box.publish([first, huge, last]) == 2
+        assert (await js.stream_info("Q")).state.messages == 2
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    sa.select(outbox.c.id, outbox.c.quarantine_reason, outbox.c.payload).where(
+                        outbox.c.quarantined_at.is_not(None)
+                    )
+                )
+            ).one()
+        assert row.id == huge.id and len(row.payload) == limit
+        assert "max_payload" in row.quarantine_reason
+        assert quarantined == [1]
+        # The relay leaves it aside, and has nothing else to do.
+        assert await box.relay_once(older_than=timedelta(0)) == 0
+
+        for _ in range(PENDING * 3):
+            results = await _publisher(js)([huge])
+            assert isinstance(results[0], Refused)
+        assert await _publisher(js)([OutgoingMessage(uuid4(), "q.3", b"{}", {})]) == [True]
+        assert _publisher(js).pending == 0
+
+
+async def test_a_publish_that_fails_to_write_frees_its_place_for_the_next(
+    nats_url: str, database_url: str
+) -> None:
+    """Writes that fail (here: the connection is closed) leave no ack awaited for ever."""
+    stream = StreamConfig(name="W", subjects=["w.>"])
+    async with _rig(nats_url, database_url, "rt5", stream) as (js, _sessions, _outbox, _inbox):
+        message = OutgoingMessage(uuid4(), "w.1", b"{}", {})
+        await js._nc.drain()
+        for _ in range(PENDING * 2):
+            assert await _publisher(js)([message]) == [False]
+        assert _publisher(js).pending == 0

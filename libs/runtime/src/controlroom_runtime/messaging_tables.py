@@ -1,4 +1,5 @@
-"""The outbox and inbox tables every service keeps in its own schema."""
+"""The outbox and inbox tables every service keeps in its own schema (their migrations are the
+runtime's messaging branch, ``controlroom_runtime.messaging_migrations``)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,15 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         # The order rows were staged in: a transaction's rows share created_at (now()), and
         # the relay must re-publish them in the order they were emitted.
         sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False),
+        # Set, with why, on a message that can never be published (larger than the broker
+        # takes): it stays here for an operator, and the rows behind it go out.
+        sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("quarantine_reason", sa.Text, nullable=True),
         sa.Index("ix_outbox_created_at", "created_at"),
         sa.Index("ix_outbox_position", "position"),
+        sa.Index(
+            "ix_outbox_pending", "position", postgresql_where=sa.text("quarantined_at IS NULL")
+        ),
     )
 
 
@@ -37,50 +45,3 @@ def inbox_table(metadata: sa.MetaData) -> sa.Table:
             "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
     )
-
-
-def create_messaging_tables_v1(schema: str) -> None:
-    """Migration step (frozen: later changes get a v2): create outbox and inbox in ``schema``."""
-    from alembic import op
-
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("subject", sa.Text, nullable=False),
-        sa.Column("payload", sa.LargeBinary, nullable=False),
-        sa.Column("headers", JSONB, nullable=False),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        schema=schema,
-    )
-    op.create_index("ix_outbox_created_at", "outbox", ["created_at"], schema=schema)
-    op.create_table(
-        "inbox",
-        sa.Column("consumer", sa.Text, primary_key=True),
-        sa.Column("event_id", sa.Uuid, primary_key=True),
-        sa.Column(
-            "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        schema=schema,
-    )
-
-
-def add_outbox_position_v2(schema: str) -> None:
-    """Migration step (frozen): number outbox rows in the order they are staged, so the relay
-    re-publishes a transaction's messages in order (existing rows are numbered as they are)."""
-    from alembic import op
-
-    op.add_column(
-        "outbox",
-        sa.Column("position", sa.BigInteger, sa.Identity(always=True), nullable=False),
-        schema=schema,
-    )
-    op.create_index("ix_outbox_position", "outbox", ["position"], schema=schema)
-
-
-def drop_outbox_position_v2(schema: str) -> None:
-    from alembic import op
-
-    op.drop_index("ix_outbox_position", "outbox", schema=schema)
-    op.drop_column("outbox", "position", schema=schema)

@@ -20,6 +20,11 @@ class Metrics:
             "Events published from the outbox",
             registry=self.registry,
         )
+        self.quarantined = Counter(
+            "controlroom_outbox_quarantined_total",
+            "Outbox messages set aside because the broker can never store them",
+            registry=self.registry,
+        )
         self.ignored_transitions = Counter(
             "controlroom_ignored_transitions_total",
             "Run events ignored because they would be an invalid state transition",

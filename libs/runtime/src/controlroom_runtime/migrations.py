@@ -6,6 +6,7 @@ Each service keeps ``migrations/`` (``env.py`` + ``versions/``) inside its packa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -15,10 +16,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controlroom_runtime import messaging_migrations
+
 
 def _config(script_location: Path, schema: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location))
+    # The service's own chain and the runtime's messaging branch, side by side: two heads.
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations",
+        os.pathsep.join((str(script_location / "versions"), str(messaging_migrations.VERSIONS))),
+    )
     config.attributes["schema"] = schema
     return config
 
@@ -42,8 +51,9 @@ def run_in_alembic_env(target_metadata: MetaData) -> None:
         context.run_migrations()
 
 
-def head_revision(script_location: Path) -> str | None:
-    return ScriptDirectory.from_config(_config(script_location, "")).get_current_head()
+def head_revisions(script_location: Path) -> frozenset[str]:
+    """The revisions a fully migrated schema is at: its own chain's head and messaging's."""
+    return frozenset(ScriptDirectory.from_config(_config(script_location, "")).get_heads())
 
 
 async def upgrade(engine: AsyncEngine, script_location: Path, schema: str) -> None:
@@ -52,7 +62,7 @@ async def upgrade(engine: AsyncEngine, script_location: Path, schema: str) -> No
 
     def _upgrade(sync_conn: Connection) -> None:
         config.attributes["connection"] = sync_conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
     async with engine.connect() as conn:
         # A session-level advisory lock: two replicas never migrate the same schema at once.
@@ -67,10 +77,10 @@ async def upgrade(engine: AsyncEngine, script_location: Path, schema: str) -> No
             await conn.commit()
 
 
-async def current_revision(engine: AsyncEngine, schema: str) -> str | None:
-    def _current(sync_conn: Connection) -> str | None:
+async def current_revisions(engine: AsyncEngine, schema: str) -> frozenset[str]:
+    def _current(sync_conn: Connection) -> frozenset[str]:
         ctx = MigrationContext.configure(sync_conn, opts={"version_table_schema": schema})
-        return ctx.get_current_revision()
+        return frozenset(ctx.get_current_heads())
 
     async with engine.connect() as conn:
         return await conn.run_sync(_current)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -23,11 +23,8 @@ from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from controlroom_runtime.jetstream_publisher import PublishResult, Refused
 from controlroom_runtime.tracing import inject_headers
-
-if TYPE_CHECKING:
-    from nats.js.api import PubAck
-    from nats.js.client import JetStreamContext
 
 log = logging.getLogger(__name__)
 
@@ -41,40 +38,27 @@ class OutgoingMessage:
 
 
 class Publisher(Protocol):
-    """Publishes ``messages`` in order; returns, per message, whether the stream stored it."""
+    """Publishes ``messages`` in order; returns, per message, whether the stream stored it,
+    or why it never can (see ``controlroom_runtime.jetstream_publisher``)."""
 
-    async def __call__(self, messages: Sequence[OutgoingMessage]) -> list[bool]: ...
-
-
-async def publish_pipelined(
-    js: JetStreamContext, messages: Sequence[OutgoingMessage], *, timeout: float = 5.0
-) -> list[bool]:
-    """Write every message to the connection, in order, before waiting for any ack.
-
-    One connection's messages reach the stream in the order they were written, so this keeps
-    the order of awaiting each ack in turn, without a round trip (and a socket write) per
-    message. A message not confirmed within ``timeout`` counts as not stored.
-    """
-    acks: list[asyncio.Future[PubAck]] = []
-    try:
-        for m in messages:
-            acks.append(
-                await js.publish_async(m.subject, m.payload, headers=m.headers, wait_stall=timeout)
-            )
-    except Exception:
-        # Disconnected or stalled: what was not written is reported as not stored.
-        log.warning("publishing to JetStream failed", exc_info=True)
-    if acks:
-        _done, late = await asyncio.wait(acks, timeout=timeout)
-        for ack in late:
-            ack.cancel()
-    stored = [a.done() and not a.cancelled() and a.exception() is None for a in acks]
-    return stored + [False] * (len(messages) - len(acks))
+    async def __call__(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]: ...
 
 
-def _stored_in_order(messages: Sequence[OutgoingMessage], stored: list[bool]) -> list[UUID]:
-    """The ids of the messages before the first one the stream did not store."""
-    return [m.id for m, _ in zip(messages, itertools.takewhile(bool, stored), strict=False)]
+def _stored_in_order(
+    messages: Sequence[OutgoingMessage], results: list[PublishResult]
+) -> list[UUID]:
+    """The ids of the stored messages before the first one not stored this time (a refused
+    message is set aside, so it holds up nothing)."""
+    stored = itertools.takewhile(
+        lambda pair: pair[1] is not False, zip(messages, results, strict=True)
+    )
+    return [m.id for m, result in stored if result is True]
+
+
+def _refused(messages: Sequence[OutgoingMessage], results: list[PublishResult]) -> dict[UUID, str]:
+    return {
+        m.id: r.reason for m, r in zip(messages, results, strict=True) if isinstance(r, Refused)
+    }
 
 
 def outgoing(message: BaseModel, *, message_id: UUID, subject: str) -> OutgoingMessage:
@@ -91,11 +75,13 @@ class Outbox:
         publisher: Publisher,
         *,
         on_published: Callable[[int], None] | None = None,
+        on_quarantined: Callable[[int], None] | None = None,
     ) -> None:
         self._table = table
         self._sessions = sessions
         self._publish = publisher
         self._on_published = on_published or (lambda _n: None)
+        self._on_quarantined = on_quarantined or (lambda _n: None)
         # Published but not yet deleted; deleted in batches by the relay loop, which saves a
         # transaction per event. A row that outlives a crash here is re-published and dropped
         # by JetStream's duplicate window (its Nats-Msg-Id is the event id).
@@ -120,7 +106,9 @@ class Outbox:
         """
         if not messages:
             return 0
-        return self._sent(_stored_in_order(messages, await self._publish(messages)), messages)
+        results = await self._publish(messages)
+        await self._quarantine_soon(_refused(messages, results))
+        return self._sent(_stored_in_order(messages, results), messages)
 
     def publish_soon(
         self, messages: Sequence[OutgoingMessage], *, independent: bool = False
@@ -143,8 +131,35 @@ class Outbox:
         """Publish committed messages whose order does not matter; forget each one stored."""
         if not messages:
             return 0
-        stored = await self._publish(messages)
-        return self._sent([m.id for m, ok in zip(messages, stored, strict=True) if ok], messages)
+        results = await self._publish(messages)
+        await self._quarantine_soon(_refused(messages, results))
+        stored = [m.id for m, result in zip(messages, results, strict=True) if result is True]
+        return self._sent(stored, messages)
+
+    async def _quarantine_soon(self, refused: dict[UUID, str]) -> None:
+        """Set aside committed messages the broker refused for good; if that fails, the relay
+        meets them again and sets them aside in its own transaction."""
+        if refused:
+            try:
+                async with self._sessions.begin() as session:
+                    await self._quarantine(session, refused)
+            except Exception:
+                log.warning("could not quarantine refused outbox rows", exc_info=True)
+
+    async def _quarantine(self, session: AsyncSession, refused: dict[UUID, str]) -> None:
+        t = self._table
+        for message_id, reason in refused.items():
+            await session.execute(
+                sa.update(t)
+                .where(t.c.id == message_id)
+                .values(quarantined_at=sa.func.now(), quarantine_reason=reason)
+            )
+            # Nothing is dropped: the row keeps the whole message for an operator to act on.
+            log.error(
+                "outbox message quarantined: it can never be published",
+                extra={"message_id": str(message_id), "reason": reason},
+            )
+        self._on_quarantined(len(refused))
 
     def _sent(self, ids: list[UUID], attempted: Sequence[OutgoingMessage]) -> int:
         """Remember published messages, to be deleted from the outbox by the relay loop."""
@@ -178,6 +193,7 @@ class Outbox:
             rows = (
                 await session.execute(
                     sa.select(t.c.id, t.c.subject, t.c.payload, t.c.headers)
+                    .where(t.c.quarantined_at.is_(None))
                     .where(t.c.created_at < sa.func.now() - older_than)
                     .order_by(t.c.position)
                     .limit(limit)
@@ -185,15 +201,29 @@ class Outbox:
                 )
             ).all()
             messages = [OutgoingMessage(r.id, r.subject, r.payload, r.headers) for r in rows]
-            stored = await self._publish(messages) if messages else []
+            results = await self._publish(messages) if messages else []
             # In order: from the first failure on, everything waits for the next pass.
-            sent = _stored_in_order(messages, stored)
+            sent = _stored_in_order(messages, results)
+            if refused := _refused(messages, results):
+                await self._quarantine(session, refused)
             if sent:
                 await session.execute(sa.delete(t).where(t.c.id.in_(sent)))
         if sent:
             log.info("outbox relay re-published events", extra={"count": len(sent)})
             self._on_published(len(sent))
         return len(sent)
+
+    async def oldest_unpublished_age(self) -> float | None:
+        """Seconds since the oldest message still to be published was committed (quarantined
+        ones aside), or None when there is none: a number that only grows means a stall."""
+        t = self._table
+        async with self._sessions() as session:
+            age = await session.scalar(
+                sa.select(
+                    sa.func.extract("epoch", sa.func.now() - sa.func.min(t.c.created_at))
+                ).where(t.c.quarantined_at.is_(None))
+            )
+        return None if age is None else float(age)
 
     async def run_relay(self, interval: float, stopping: asyncio.Event) -> None:
         """Relay loop for a service's lifetime; it never dies on a passing error.

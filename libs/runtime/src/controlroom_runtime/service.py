@@ -25,10 +25,11 @@ from controlroom_contracts.base import Message
 from controlroom_runtime import db, migrations
 from controlroom_runtime.consumer import IDLE_WAIT_SECONDS, ConsumerSpec, run_consumer
 from controlroom_runtime.health import health_router
+from controlroom_runtime.jetstream_publisher import JetStreamPublisher, PublishResult
 from controlroom_runtime.logs import configure_logging
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.metrics import Metrics
-from controlroom_runtime.outbox import Outbox, OutgoingMessage, publish_pipelined
+from controlroom_runtime.outbox import Outbox, OutgoingMessage
 from controlroom_runtime.settings import ServiceSettings
 from controlroom_runtime.streams import provision_streams
 from controlroom_runtime.subscriptions import settle
@@ -74,6 +75,7 @@ class ServiceRuntime:
             max_reconnect_attempts=-1,
         )
         self._js: JetStreamContext | None = None
+        self._publisher: JetStreamPublisher | None = None
         self.engine: AsyncEngine = db.create_engine(
             settings.database_url, pool_size=settings.db_pool_size
         )
@@ -86,8 +88,9 @@ class ServiceRuntime:
             self.sessions,
             self.publish_in_order,
             on_published=lambda n: self.metrics.published.inc(n),
+            on_quarantined=lambda n: self.metrics.quarantined.inc(n),
         )
-        self._head = migrations.head_revision(migrations_dir)
+        self._heads = migrations.head_revisions(migrations_dir)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._pending: list[Callable[[asyncio.Event], Awaitable[None]]] = []
@@ -136,9 +139,11 @@ class ServiceRuntime:
             self._js = self.broker.connection.jetstream()
         return self._js
 
-    async def publish_in_order(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+    async def publish_in_order(self, messages: Sequence[OutgoingMessage]) -> list[PublishResult]:
         """Publish to JetStream, pipelined, in order; which messages the stream stored."""
-        return await publish_pipelined(self.jetstream, messages)
+        if self._publisher is None:
+            raise RuntimeError("the service has not started")
+        return await self._publisher(messages)
 
     async def publish_now(self, message: OutgoingMessage) -> None:
         """Publish to JetStream and wait for the stream's ack (raises if not stored)."""
@@ -150,6 +155,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         await migrations.upgrade(self.engine, self.migrations_dir, self.schema)
         await self.broker.connect()
+        self._publisher = JetStreamPublisher(self.broker.connection)
+        await self._publisher.start()
         await provision_streams(self.jetstream)
         await self.broker.start()
         # Every subscription above is live on the server before the service reports started
@@ -198,6 +205,9 @@ class ServiceRuntime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._publisher is not None:
+            with contextlib.suppress(Exception):
+                await self._publisher.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.engine.dispose()
@@ -213,15 +223,29 @@ class ServiceRuntime:
             connected = False
         checks["nats"] = "ok" if connected else "unreachable"
         try:
-            revision = await asyncio.wait_for(
-                migrations.current_revision(self.engine, self.schema), timeout=3.0
+            revisions = await asyncio.wait_for(
+                migrations.current_revisions(self.engine, self.schema), timeout=3.0
             )
             checks["postgres"] = "ok"
-            checks["migrations"] = "ok" if revision == self._head else f"at {revision}"
+            checks["migrations"] = (
+                "ok" if revisions == self._heads else f"at {', '.join(sorted(revisions))}"
+            )
         except Exception as exc:
             checks["postgres"] = f"unreachable: {type(exc).__name__}"
             checks["migrations"] = "unknown"
+            return checks
+        checks["outbox"] = await self._outbox_state()
         return checks
+
+    async def _outbox_state(self) -> str:
+        """``ok``, or how long the oldest unpublished message has waited past the limit."""
+        try:
+            age = await asyncio.wait_for(self.outbox.oldest_unpublished_age(), timeout=3.0)
+        except Exception as exc:
+            return f"unknown: {type(exc).__name__}"
+        if age is not None and age > self.settings.outbox_stall_seconds:
+            return f"stalled: the oldest unpublished message is {age:.0f}s old"
+        return "ok"
 
 
 def service_app(

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     log_level: str = "INFO"
     outbox_relay_interval_seconds: float = 1.0
+    outbox_stall_seconds: float = 60.0
+    """``/readyz`` fails while a message older than this waits in the outbox to be published."""
     db_pool_size: int = 10
 
     @model_validator(mode="before")

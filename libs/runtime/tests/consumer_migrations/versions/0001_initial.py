@@ -1,4 +1,4 @@
-"""consumer_test: outbox, inbox, applied
+"""consumer_test: applied (outbox and inbox come from the runtime's messaging branch)
 
 Revision ID: 0001
 Revises:
@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from controlroom_runtime.messaging_tables import create_messaging_tables_v1
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -20,7 +18,6 @@ SCHEMA = "consumer_test"
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(SCHEMA)
     op.create_table(
         "applied",
         sa.Column("position", sa.BigInteger, sa.Identity(always=True), primary_key=True),

@@ -6,10 +6,6 @@ Revises:
 
 from __future__ import annotations
 
-from alembic import op
-
-from controlroom_runtime.messaging_tables import create_messaging_tables_v1
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -19,9 +15,10 @@ SCHEMA = "executor_k8s"
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(SCHEMA)
+    # Once outbox and inbox; the runtime's messaging branch owns them now
+    # (controlroom_runtime.messaging_migrations).
+    pass
 
 
 def downgrade() -> None:
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
+    pass

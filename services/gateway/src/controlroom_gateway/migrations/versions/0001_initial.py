@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from controlroom_runtime.messaging_tables import create_messaging_tables_v1
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -21,7 +19,7 @@ SCHEMA = "gateway"
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(SCHEMA)
+    # outbox and inbox: the runtime's messaging branch (controlroom_runtime.messaging_migrations)
     op.create_table(
         "runs",
         sa.Column("run_id", sa.Uuid, primary_key=True),
@@ -48,5 +46,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("runs", schema=SCHEMA)
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)

@@ -6,8 +6,6 @@ Revises: 0005
 
 from __future__ import annotations
 
-from controlroom_runtime.messaging_tables import add_outbox_position_v2, drop_outbox_position_v2
-
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -17,8 +15,10 @@ SCHEMA = "gateway"
 
 
 def upgrade() -> None:
-    add_outbox_position_v2(SCHEMA)
+    # Once the column this added; the runtime's messaging branch owns the outbox now and
+    # gives it the column itself (controlroom_runtime.messaging_migrations).
+    pass
 
 
 def downgrade() -> None:
-    drop_outbox_position_v2(SCHEMA)
+    pass

@@ -9,8 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from controlroom_runtime.messaging_tables import create_messaging_tables_v1
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -20,7 +18,7 @@ SCHEMA = "scheduler"
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(SCHEMA)
+    # outbox and inbox: the runtime's messaging branch (controlroom_runtime.messaging_migrations)
     op.create_table(
         "runs",
         sa.Column("run_id", sa.Uuid, primary_key=True),
@@ -43,5 +41,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("runs", schema=SCHEMA)
-    op.drop_table("inbox", schema=SCHEMA)
-    op.drop_table("outbox", schema=SCHEMA)
