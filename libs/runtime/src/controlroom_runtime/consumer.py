@@ -4,7 +4,9 @@ A consumer here is thin: it validates the message against its contract, records 
 in the inbox inside the same transaction as the handler's effect, and acks only after commit.
 A message that fails validation goes to ``controlroom.deadletter.<consumer>`` with the reason;
 a message whose handler keeps failing is retried with backoff and dead-lettered after
-``max_deliver`` attempts, so nothing is acked away silently.
+``max_deliver`` attempts, so nothing is acked away silently. A failure because Postgres or NATS
+is out of reach is no fault of the message: the consumer keeps the message (or batch) in
+progress and waits the outage out, then handles it again, without counting the try.
 
 Two ways to run, chosen by ``ConsumerSpec.concurrency``:
 
@@ -45,6 +47,7 @@ from controlroom_contracts.base import Message
 from controlroom_contracts.deadletter import DeadLetter
 from controlroom_contracts.subjects import deadletter_subject
 from controlroom_runtime import inbox, message_headers
+from controlroom_runtime.availability import is_unavailable
 from controlroom_runtime.backoff import exponential_backoff
 from controlroom_runtime.logs import log_context
 from controlroom_runtime.outbox import OutgoingMessage
@@ -290,43 +293,23 @@ async def handle_batch(runtime: ServiceRuntime, spec: ConsumerSpec[M], msgs: lis
             await handle_one(runtime, spec, delivery)
         return
     started = time.perf_counter()
-    outcomes: list[str] = []
-    try:
-        async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-            fresh = await inbox.claim_many(
-                uow.session, runtime.inbox_table, spec.name, (d.event.event_id for d in deliveries)
-            )
-            to_handle: list[_Delivery[M]] = []
-            for delivery in deliveries:
-                if delivery.event.event_id not in fresh:
-                    outcomes.append("duplicate")
+    while True:
+        try:
+            outcomes = await _apply_batch(runtime, spec, deliveries)
+        except Exception as exc:
+            if await _outage(runtime, exc):
+                if await _wait_out_outage(runtime, spec, [d.msg for d in deliveries]):
                     continue
-                fresh.discard(delivery.event.event_id)  # the same event twice in one batch
-                to_handle.append(delivery)
-                outcomes.append("handled")
-            if spec.batch_handler is not None:
-                with (
-                    message_headers.carrying(
-                        {d.event.event_id: d.msg.headers or {} for d in to_handle}
-                    ),
-                    tracer(__name__).start_as_current_span(
-                        f"{spec.name} handle batch", attributes={"messages": len(to_handle)}
-                    ),
-                ):
-                    await spec.batch_handler(uow, [d.event for d in to_handle])
-            else:
-                for delivery in to_handle:
-                    with _handling(spec, delivery):
-                        await spec.handler(uow, delivery.event)
-    except Exception:
-        log.info(
-            "batch failed; handling its messages one per transaction",
-            exc_info=True,
-            extra={"consumer": spec.name, "messages": len(deliveries)},
-        )
-        for delivery in deliveries:
-            await handle_one(runtime, spec, delivery)
-        return
+                return  # stopping: unacked, so redelivered
+            log.info(
+                "batch failed; handling its messages one per transaction",
+                exc_info=True,
+                extra={"consumer": spec.name, "messages": len(deliveries)},
+            )
+            for delivery in deliveries:
+                await handle_one(runtime, spec, delivery)
+            return
+        break
     for delivery in deliveries:
         await delivery.msg.ack()
     per_message = (time.perf_counter() - started) / len(deliveries)
@@ -336,23 +319,60 @@ async def handle_batch(runtime: ServiceRuntime, spec: ConsumerSpec[M], msgs: lis
         runtime.metrics.handle_seconds(spec.name).observe(per_message)
 
 
+async def _apply_batch(
+    runtime: ServiceRuntime, spec: ConsumerSpec[M], deliveries: list[_Delivery[M]]
+) -> list[str]:
+    """The batch in one transaction; each message's outcome (handled or duplicate)."""
+    outcomes: list[str] = []
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        fresh = await inbox.claim_many(
+            uow.session, runtime.inbox_table, spec.name, (d.event.event_id for d in deliveries)
+        )
+        to_handle: list[_Delivery[M]] = []
+        for delivery in deliveries:
+            if delivery.event.event_id not in fresh:
+                outcomes.append("duplicate")
+                continue
+            fresh.discard(delivery.event.event_id)  # the same event twice in one batch
+            to_handle.append(delivery)
+            outcomes.append("handled")
+        if spec.batch_handler is not None:
+            with (
+                message_headers.carrying(
+                    {d.event.event_id: d.msg.headers or {} for d in to_handle}
+                ),
+                tracer(__name__).start_as_current_span(
+                    f"{spec.name} handle batch", attributes={"messages": len(to_handle)}
+                ),
+            ):
+                await spec.batch_handler(uow, [d.event for d in to_handle])
+        else:
+            for delivery in to_handle:
+                with _handling(spec, delivery):
+                    await spec.handler(uow, delivery.event)
+    return outcomes
+
+
 async def handle_one(
     runtime: ServiceRuntime, spec: ConsumerSpec[M], delivery: _Delivery[M]
 ) -> None:
     """One message in its own transaction: retried with backoff, dead-lettered at the limit."""
-    msg, event, delivered = delivery.msg, delivery.event, delivery.delivered
+    msg, delivered = delivery.msg, delivery.delivered
     started = time.perf_counter()
     with _handling(spec, delivery):
         # A slow handler (an executor running a job) keeps the message from being redelivered.
-        keepalive = asyncio.create_task(_keep_in_progress(msg, spec.ack_wait_seconds / 3))
+        keepalive = asyncio.create_task(_keep_in_progress([msg], spec.ack_wait_seconds / 3))
         try:
-            async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-                if await inbox.claim(uow.session, runtime.inbox_table, spec.name, event.event_id):
-                    with message_headers.carrying({event.event_id: msg.headers or {}}):
-                        await spec.handler(uow, event)
-                    outcome = "handled"
-                else:
-                    outcome = "duplicate"
+            while True:
+                try:
+                    outcome = await _apply_one(runtime, spec, delivery)
+                except Exception as exc:
+                    if not await _outage(runtime, exc):
+                        raise
+                    if await _wait_out_outage(runtime, spec, []):
+                        continue  # the keepalive above holds the message meanwhile
+                    return  # stopping: unacked, so redelivered
+                break
         except Exception as exc:
             if delivered >= spec.max_deliver:
                 await _dead_letter(
@@ -375,10 +395,55 @@ async def handle_one(
     runtime.metrics.handle_seconds(spec.name).observe(time.perf_counter() - started)
 
 
-async def _keep_in_progress(msg: Msg, every: float) -> None:
+async def _apply_one(runtime: ServiceRuntime, spec: ConsumerSpec[M], delivery: _Delivery[M]) -> str:
+    """The message in its own transaction: handled, or a duplicate of one handled before."""
+    event = delivery.event
+    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        if not await inbox.claim(uow.session, runtime.inbox_table, spec.name, event.event_id):
+            return "duplicate"
+        with message_headers.carrying({event.event_id: delivery.msg.headers or {}}):
+            await spec.handler(uow, event)
+    return "handled"
+
+
+async def _outage(runtime: ServiceRuntime, exc: Exception) -> bool:
+    """Whether ``exc`` came from a dependency that is out of reach right now. One that says
+    so while Postgres and NATS answer the probe counts as the message's own failure, so a
+    message that always fails this way is still dead-lettered in the end."""
+    return is_unavailable(exc) and not await runtime.dependencies_reachable()
+
+
+async def _wait_out_outage(runtime: ServiceRuntime, spec: ConsumerSpec[M], msgs: list[Msg]) -> bool:
+    """Wait until Postgres and NATS answer again, keeping ``msgs`` in progress meanwhile;
+    False if the service stops first."""
+    log.warning("a dependency is unreachable; waiting", extra={"consumer": spec.name})
+    runtime.metrics.consumed(spec.name, "waited_for_outage").inc(max(1, len(msgs)))
+    keepalive = asyncio.create_task(_keep_in_progress(msgs, spec.ack_wait_seconds / 3))
+    try:
+        attempt = 0
+        while not runtime.stopping.is_set():
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    runtime.stopping.wait(), timeout=exponential_backoff(attempt, cap=5.0)
+                )
+            if await runtime.dependencies_reachable():
+                log.info("dependencies reachable again", extra={"consumer": spec.name})
+                return True
+        return False
+    finally:
+        keepalive.cancel()
+
+
+async def _keep_in_progress(msgs: list[Msg], every: float) -> None:
+    """Tell JetStream the messages are being worked on, so it does not redeliver them."""
     while True:
         await asyncio.sleep(every)
-        await msg.in_progress()
+        for msg in msgs:
+            try:
+                await msg.in_progress()
+            except Exception:  # disconnected: JetStream redelivers after ack_wait at worst
+                log.debug("could not keep a message in progress", exc_info=True)
 
 
 def _retry_delay(delivered: int) -> float:

@@ -213,6 +213,21 @@ class ServiceRuntime:
         await self.engine.dispose()
         log.info("service stopped", extra={"service": self.name})
 
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set when the service begins to stop."""
+        return self._stopping
+
+    async def dependencies_reachable(self) -> bool:
+        """Whether Postgres answers and NATS is connected, right now (a quick probe)."""
+        try:
+            connected = self.broker.connection.is_connected
+            async with self.autocommit.connect() as conn:
+                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=3.0)
+        except Exception:
+            return False
+        return bool(connected)
+
     # -- readiness ------------------------------------------------------------------------
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state; the service is ready when every value is ``ok``."""
