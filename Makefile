@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install up down logs test lint bench contracts clean images
+.PHONY: install up down logs test lint bench contracts clean images deadletters
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -34,6 +34,9 @@ test: install lint  ## every test, against real nats-server and Postgres
 
 bench: install  ## latency and throughput beside the targets
 	$(BIN)/python -m controlroom_devstack.bench
+
+deadletters: install  ## dead-lettered messages: make deadletters [ARGS="list | show SEQ | replay SEQ... | replay --all"]
+	$(BIN)/python -m controlroom_runtime.deadletters $(or $(ARGS),list)
 
 contracts: install  ## JSON Schemas + AsyncAPI document under contracts-export/
 	$(BIN)/python -m controlroom_contracts export contracts-export

@@ -22,5 +22,10 @@ class DeadLetter(BaseModel):
     reason: str
     payload: str = Field(description="The original message body, decoded as UTF-8 with escapes")
     headers: dict[str, str] = Field(default_factory=dict)
+    truncated: bool = Field(
+        default=False,
+        description="The payload is not the original body (cut short, or not UTF-8): "
+        "the record can be read but not replayed",
+    )
     delivery_count: int = 1
     dead_lettered_at: str = Field(default_factory=lambda: utc_now().isoformat())

@@ -68,6 +68,9 @@ BatchHandler = Callable[[UnitOfWork, Sequence[M]], Awaitable[None]]
 
 IDLE_WAIT_SECONDS = 1.0
 """How long one pull waits for a message when there is none; also how soon a stop is noticed."""
+DEAD_LETTER_PAYLOAD_CHARS = 512_000
+"""The most of a message's body a dead-letter record carries (the record must itself fit in
+the broker's max_payload); a record cut short says so and cannot be replayed."""
 BACKLOG_WAIT_SECONDS = 0.25
 """Upper bound on a pull for messages the consumer reported as waiting (another replica may
 have taken them in between)."""
@@ -453,11 +456,13 @@ def _retry_delay(delivered: int) -> float:
 async def _dead_letter(
     runtime: ServiceRuntime, consumer: str, msg: Msg, reason: str, delivered: int
 ) -> None:
+    payload = msg.data.decode("utf-8", errors="backslashreplace")
     record = DeadLetter(
         consumer=consumer,
         original_subject=msg.subject,
         reason=reason[:4000],
-        payload=msg.data.decode("utf-8", errors="backslashreplace")[:512_000],
+        payload=payload[:DEAD_LETTER_PAYLOAD_CHARS],
+        truncated=len(payload) > DEAD_LETTER_PAYLOAD_CHARS or payload.encode() != msg.data,
         headers=dict(msg.headers or {}),
         delivery_count=delivered,
     )
