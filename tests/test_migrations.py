@@ -92,7 +92,8 @@ async def test_a_schema_migrated_before_the_messaging_branch_keeps_its_outbox_ro
             await conn.execute(
                 sa.text(f"DELETE FROM {schema}.alembic_version WHERE version_num LIKE 'm%'")
             )
-            await conn.execute(sa.text(f"DROP INDEX {schema}.ix_outbox_pending"))
+            for index in ("ix_outbox_pending", "ix_inbox_handled_at"):
+                await conn.execute(sa.text(f"DROP INDEX {schema}.{index}"))
             for column in ("quarantined_at", "quarantine_reason"):
                 await conn.execute(sa.text(f"ALTER TABLE {schema}.outbox DROP COLUMN {column}"))
             await conn.execute(

@@ -44,4 +44,5 @@ def inbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column(
             "handled_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+        sa.Index("ix_inbox_handled_at", "handled_at"),
     )

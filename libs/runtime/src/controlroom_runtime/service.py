@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from controlroom_runtime.logs import configure_logging
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 from controlroom_runtime.metrics import Metrics
 from controlroom_runtime.outbox import Outbox, OutgoingMessage
+from controlroom_runtime.retention import RetentionRule, run_retention
 from controlroom_runtime.settings import ServiceSettings
 from controlroom_runtime.streams import provision_streams
 from controlroom_runtime.subscriptions import settle
@@ -100,6 +102,14 @@ class ServiceRuntime:
         self._consumer_tasks: list[asyncio.Task[None]] = []
         self._consumer_specs: list[ConsumerSpec[Any]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self.retention_rules: list[RetentionRule] = [
+            RetentionRule(
+                "inbox",
+                self.inbox_table,
+                "handled_at",
+                timedelta(days=settings.inbox_retention_days),
+            )
+        ]
         self._started = False
 
     # -- wiring ---------------------------------------------------------------------------
@@ -117,6 +127,10 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(self._guard(factory)))
         else:
             self._pending.append(factory)
+
+    def retain(self, rule: RetentionRule) -> None:
+        """Prune the service's own rows by ``rule`` (see ``controlroom_runtime.retention``)."""
+        self.retention_rules.append(rule)
 
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Await ``callback`` at stop, once consumers have finished and before background
@@ -172,6 +186,18 @@ class ServiceRuntime:
                 self._guard(
                     lambda stopping: self.outbox.run_relay(
                         self.settings.outbox_relay_interval_seconds, stopping
+                    )
+                )
+            )
+        )
+        self._tasks.append(
+            asyncio.create_task(
+                self._guard(
+                    lambda stopping: run_retention(
+                        self.sessions,
+                        self.retention_rules,
+                        self.settings.retention_interval_seconds,
+                        stopping,
                     )
                 )
             )

@@ -40,6 +40,12 @@ class ServiceSettings(BaseSettings):
     outbox_stall_seconds: float = 60.0
     """``/readyz`` fails while a message older than this waits in the outbox to be published."""
     db_pool_size: int = 10
+    inbox_retention_days: float = 35.0
+    """How long a handled event's id is kept to drop its duplicates: longer than any way a copy
+    can come back (JetStream redelivers for up to 7 days; a dead letter can be replayed for
+    30)."""
+    retention_interval_seconds: float = 600.0
+    """How often each service deletes what is past its horizon."""
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
@@ -15,6 +15,16 @@ log = logging.getLogger(__name__)
 DAY = 24 * 3600.0
 DUPLICATE_WINDOW = 120.0
 """Seconds in which JetStream drops a second publish with the same Nats-Msg-Id."""
+MIB = 1 << 20
+# nats-server reserves each stream's max_bytes against the store it may use (75 % of the free
+# disk by default), so these stay modest enough for a developer's machine.
+EVENTS_MAX_BYTES = 2048 * MIB
+"""Past it the oldest events go first: every consumer keeps its own state, so the history is
+only for consumers catching up (and the age bound, 7 days, usually comes first)."""
+DISPATCH_MAX_BYTES = 256 * MIB
+"""Past it a new dispatch is refused rather than an old one dropped: the scheduler's outbox
+holds it and retries, and ``/readyz`` reports the stall."""
+DEADLETTER_MAX_BYTES = 256 * MIB
 
 
 def stream_configs() -> list[StreamConfig]:
@@ -25,6 +35,8 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=7 * DAY,
+            max_bytes=EVENTS_MAX_BYTES,
+            discard=DiscardPolicy.OLD,
             duplicate_window=DUPLICATE_WINDOW,
         ),
         StreamConfig(
@@ -34,6 +46,8 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             max_age=7 * DAY,
+            max_bytes=DISPATCH_MAX_BYTES,
+            discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW,
         ),
         StreamConfig(
@@ -42,6 +56,8 @@ def stream_configs() -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=30 * DAY,
+            max_bytes=DEADLETTER_MAX_BYTES,
+            discard=DiscardPolicy.OLD,
             duplicate_window=DUPLICATE_WINDOW,
         ),
     ]
