@@ -4,10 +4,6 @@ dead-lettered, and every one is applied once Postgres is back, without a restart
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import nats
@@ -30,21 +26,6 @@ from .test_consumer import MIGRATIONS, applied, metadata
 OUTAGE_SECONDS = 8.0
 """Longer than a message's retries took to reach the dead-letter limit before (about 2 s at a
 limit of 2)."""
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[Postgres]:
-    """A Postgres of this test's own, which it may stop and start (under a short path: its
-    socket's path must fit in 107 bytes)."""
-    home = Path(tempfile.mkdtemp(prefix="pg-outage-"))
-    home.chmod(0o755)
-    server = Postgres(home / "pg", durable=False, database="outage")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _completed() -> RunCompleted:

@@ -252,7 +252,12 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json()["status"] == "ok"
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"nats": "ok", "postgres": "ok", "migrations": "ok"}
+    assert ready.json()["checks"] == {
+        "nats": "ok",
+        "postgres": "ok",
+        "migrations": "ok",
+        "outbox": "ok",
+    }
     docs = await client.get("/openapi.json")
     assert "/api/v1/jobs/run" in docs.json()["paths"]
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from controlroom_contracts.api import CodeFile
-from controlroom_gateway.syntax import check_file
+from controlroom_gateway.syntax_checker import SyntaxChecker
 from controlroom_runtime.callback_policy import CallbackPolicy
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def checker() -> AsyncIterator[SyntaxChecker]:
+    checker = SyntaxChecker(parse_workers=2, shell_processes=2)
+    yield checker
+    await checker.close()
 
 
 @pytest.mark.parametrize(
@@ -23,9 +33,14 @@ from controlroom_runtime.callback_policy import CallbackPolicy
     ],
 )
 async def test_syntax_errors_are_located_by_file_kind(
-    path: str, content: str, code: str, line: int | None, column: int | None
+    checker: SyntaxChecker,
+    path: str,
+    content: str,
+    code: str,
+    line: int | None,
+    column: int | None,
 ) -> None:
-    issues = await check_file(CodeFile(path=path, content=content))
+    issues = await checker.check([CodeFile(path=path, content=content)])
     assert [i.code for i in issues][:1] == [code]
     assert issues[0].file == path
     if line is not None:
@@ -45,13 +60,13 @@ async def test_syntax_errors_are_located_by_file_kind(
         ("notes.txt", "anything"),
     ],
 )
-async def test_valid_files_have_no_issues(path: str, content: str) -> None:
-    assert await check_file(CodeFile(path=path, content=content)) == []
+async def test_valid_files_have_no_issues(checker: SyntaxChecker, path: str, content: str) -> None:
+    assert await checker.check([CodeFile(path=path, content=content)]) == []
 
 
-async def test_shell_check_never_runs_the_script(tmp_path: Any) -> None:
+async def test_shell_check_never_runs_the_script(checker: SyntaxChecker, tmp_path: Any) -> None:
     marker = tmp_path / "ran"
-    issues = await check_file(CodeFile(path="x.sh", content=f"touch {marker}\n"))
+    issues = await checker.check([CodeFile(path="x.sh", content=f"touch {marker}\n")])
     assert issues == [] and not marker.exists()
 
 
@@ -136,4 +151,63 @@ async def test_submit_refuses_callbacks_the_policy_refuses(
             "message": response.json()["errors"][0]["message"],
             "type": code,
         }
+    ]
+
+
+async def test_a_traversal_path_and_a_metadata_callback_are_both_reported(
+    client: httpx.AsyncClient,
+) -> None:
+    """The issue's example: a schema error no longer hides the rest of the job's problems."""
+    body = {
+        "job_type": "diagram_export",
+        "spec": {"text": "x"},
+        "code": {"files": [{"path": "../etc/cron.py", "content": "print(1)"}]},
+        "created_by": "t",
+        "callbacks": {"on_complete": "http://169.254.169.254/latest/meta-data/"},
+    }
+    both = [
+        ("body.code.files.0.path", "value_error"),
+        ("body.callbacks.on_complete", "callback.link_local"),
+    ]
+    report = (await client.post("/api/v1/jobs/validate", json=body)).json()
+    assert report["valid"] is False
+    assert [(e["field"], e["code"]) for e in report["errors"]] == [
+        (both[0][0], "schema.value_error"),
+        both[1],
+    ]
+    assert report["errors"][0]["file"] == "../etc/cron.py"
+
+    refused = await client.post("/api/v1/jobs/run", json=body)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == PROBLEM
+    problem = refused.json()
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == both
+    assert (problem["status"], problem["title"]) == (422, "Invalid request")
+    assert (await client.get("/api/v1/runs")).json()["items"] == []
+
+
+async def test_a_job_gets_every_limit_and_callback_problem_at_once(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "job_type": "diagram_export",
+        "spec": {"text": "x"},
+        "code": {"files": [{"path": "a.py", "content": ""}]},
+        "created_by": "t",
+        "lane": "Z",
+        "callbacks": {"on_fail": "http://10.0.0.5/hook", "on_complete": "http://10.0.0.6/hook"},
+    }
+    refused = await client.post("/api/v1/jobs/run", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["title"] == "Invalid job"
+    assert [(e["field"], e["type"]) for e in refused.json()["errors"]] == [
+        ("body.lane", "unknown_lane"),
+        ("body.callbacks.on_complete", "callback.private"),
+        ("body.callbacks.on_fail", "callback.private"),
+    ]
+    report = (await client.post("/api/v1/jobs/validate", json=body)).json()
+    assert [e["code"] for e in report["errors"]] == [
+        "limits.unknown_lane",
+        "callback.private",
+        "callback.private",
     ]

@@ -81,6 +81,50 @@ class WebhookEndpointPage(Page):
     items: list[WebhookEndpointView]
 
 
+# -- webhook deliveries: REST ----------------------------------------------------------------
+
+WebhookDeliveryStatus = Literal["pending", "delivered", "failed"]
+WebhookDeliveryKind = Literal["on_complete", "on_fail", "on_progress", "endpoint"]
+
+
+class WebhookDeliveryView(ApiModel):
+    """One webhook the notifier owes: a job's callback or a tenant endpoint's event."""
+
+    id: UUID = Field(
+        description="Sent as the `webhook-id` header by every attempt, redeliveries included, "
+        "so a receiver can drop what it already processed"
+    )
+    run_id: UUID
+    kind: WebhookDeliveryKind
+    endpoint_id: UUID | None = Field(description="The tenant endpoint, when kind is endpoint")
+    url: str
+    status: WebhookDeliveryStatus = Field(
+        description="pending: will be attempted (again); delivered: a 2xx answer; failed: "
+        "attempts used up or refused for good, kept until redelivered"
+    )
+    attempts: int = Field(description="Attempts since it was created or last redelivered")
+    status_code: int | None = Field(
+        description="The HTTP status of the last attempt; null when there was no answer"
+    )
+    latency_ms: int | None = Field(description="How long the last attempt took")
+    last_error: str | None = Field(description="Why the last attempt did not deliver it")
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="When it will be attempted next; null unless pending"
+    )
+    delivered_at: datetime | None = Field(description="When it was last delivered")
+    redelivered_at: datetime | None = Field(description="When an admin last redelivered it")
+    created_at: datetime
+
+
+class WebhookDeliveryPage(Page):
+    items: list[WebhookDeliveryView]
+
+
+class RedeliveryCount(ApiModel):
+    redelivered: int = Field(ge=0, description="How many deliveries were scheduled again")
+
+
 # -- lineage edges: REST -------------------------------------------------------------------
 
 
@@ -166,6 +210,40 @@ class DeleteWebhookEndpoint(Request):
     subject: ClassVar[str] = subjects.WEBHOOK_ENDPOINT_DELETE
     endpoint_id: UUID
     deleted_by: str = Field(min_length=1, max_length=256)
+
+
+class ListWebhookDeliveries(Request):
+    """Newest first; ``after`` is the last item of the previous page."""
+
+    subject: ClassVar[str] = subjects.WEBHOOK_DELIVERY_LIST
+    status: WebhookDeliveryStatus | None = None
+    run_id: UUID | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    after: Cursor | None = None
+
+
+class WebhookDeliveryList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[WebhookDeliveryView]
+    more: bool
+
+
+class RedeliverWebhookDelivery(Request):
+    """Attempt one delivery again, under the same id, with its attempts counted from zero."""
+
+    subject: ClassVar[str] = subjects.WEBHOOK_DELIVERY_REDELIVER
+    delivery_id: UUID
+    requested_by: str = Field(min_length=1, max_length=256)
+
+
+class RedeliverWebhookDeliveries(Request):
+    """Attempt again every failed delivery of the tenant (of one run, with ``run_id``)."""
+
+    subject: ClassVar[str] = subjects.WEBHOOK_DELIVERY_REDELIVER_ALL
+    status: Literal["failed"] = "failed"
+    run_id: UUID | None = None
+    requested_by: str = Field(min_length=1, max_length=256)
 
 
 class AddLineageEdge(Request):

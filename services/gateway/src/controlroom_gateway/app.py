@@ -12,24 +12,28 @@ from controlroom_gateway import (
     artifacts,
     handlers,
     lineage,
+    openapi_doc,
     routing,
     run_events,
     schedules,
     schedules_service,
     sessions,
     templates,
+    webhook_deliveries,
     webhook_endpoints,
 )
 from controlroom_gateway.auth import TokenVerifier
 from controlroom_gateway.body_limit import BodyLimitMiddleware
 from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.rate_limit import TenantRateLimiter
+from controlroom_gateway.live_streams import LiveStreams
+from controlroom_gateway.rate_limit import ClientRateLimiter, TenantRateLimiter
 from controlroom_gateway.routes import router
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_gateway.store import metadata
 from controlroom_gateway.submissions import SubmissionWriter
+from controlroom_gateway.syntax_checker import SyntaxChecker
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.rpc import answer
@@ -39,8 +43,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """Submit jobs, follow their runs, query lineage.
 
-Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256; claims `tenant_id`,
-`sub`, `role`, `exp`). Errors are `application/problem+json` (RFC 9457)."""
+Every endpoint under `/api/v1` needs `Authorization: Bearer <JWT>` (HS256, or RS256 signed by a
+key at the configured JWKS URL; claims `tenant_id`, `sub`, `role`, `exp`, and `iss` / `aud` when
+configured). Errors are `application/problem+json` (RFC 9457)."""
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -49,6 +54,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     routing_view = RoutingView.of(settings.routing())
     executors = ExecutorRegistry()
     submissions = SubmissionWriter()
+    syntax_checker = SyntaxChecker(
+        parse_workers=settings.syntax_parse_workers,
+        shell_processes=settings.syntax_shell_processes,
+    )
+    live_streams = LiveStreams.of(settings)
     policy = CallbackPolicy(settings.callback_allowlist)
     limits = JobLimits(
         settings.job_types,
@@ -75,6 +85,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             handlers.register_projection(runtime)
         submissions.bind(runtime.autocommit, runtime.outbox)
         runtime.background(submissions.run)
+        runtime.on_stop(syntax_checker.close)
+        # One LISTEN connection wakes every live event stream of this process.
+        runtime.background(live_streams.wakeups.run)
         return runtime
 
     def configure(app: FastAPI) -> None:
@@ -82,11 +95,22 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.callback_policy = policy
         app.state.executors = executors
         app.state.submissions = submissions
+        app.state.syntax_checker = syntax_checker
+        app.state.live_streams = live_streams
         app.state.token_verifier = TokenVerifier(
-            settings.jwt_secret.get_secret_value(), settings.jwt_jwks_url
+            settings.jwt_secret.get_secret_value(),
+            settings.jwt_jwks_url,
+            jwks_ttl_seconds=settings.jwt_jwks_ttl_seconds,
+            jwks_cooldown_seconds=settings.jwt_jwks_cooldown_seconds,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
         )
         app.state.rate_limiter = TenantRateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst
+        )
+        app.state.client_rate_limiter = ClientRateLimiter(
+            settings.rate_limit_unauthenticated_per_second,
+            settings.rate_limit_unauthenticated_burst,
         )
         app.state.limits = limits
         app.state.routing = routing_view
@@ -100,12 +124,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             per_path={artifacts.UPLOAD_PATH: settings.max_artifact_bytes + (1 << 20)},
         )
         install_problem_handlers(app)
+        openapi_doc.install(app)
         app.include_router(router)
         app.include_router(run_events.router)
         app.include_router(artifacts.router)
         app.include_router(templates.router)
         app.include_router(lineage.router)
         app.include_router(webhook_endpoints.router)
+        app.include_router(webhook_deliveries.router)
         app.include_router(sessions.router)
         app.include_router(schedules.router)
         app.include_router(routing.router)

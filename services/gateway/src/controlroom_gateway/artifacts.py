@@ -116,7 +116,10 @@ async def upload_artifact(
     summary="Download an artifact (streamed, or a redirect to a presigned URL)",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}},
+        200: {
+            "description": "The artifact's bytes, in the content type it was uploaded with",
+            "content": {"*/*": {"schema": {"type": "string"}}},
+        },
         307: {"description": "Redirect to a presigned object-store URL"},
         401: PROBLEM,
         404: PROBLEM,

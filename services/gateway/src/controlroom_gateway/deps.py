@@ -13,9 +13,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from controlroom_contracts.resources import RoutingView
 from controlroom_gateway.auth import InvalidToken, Principal, Role, TokenVerifier
-from controlroom_gateway.errors import Forbidden, TooManyRequests, Unauthorized
+from controlroom_gateway.errors import (
+    Forbidden,
+    GatewayError,
+    TooManyRequests,
+    Unauthorized,
+    UpstreamUnavailable,
+)
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.rate_limit import TenantRateLimiter
+from controlroom_gateway.jwks import KeysUnavailable
+from controlroom_gateway.rate_limit import ClientRateLimiter, TenantRateLimiter
 from controlroom_gateway.rpc import Asker
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.settings import GatewaySettings
@@ -23,7 +30,10 @@ from controlroom_gateway.submissions import SubmissionWriter
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.service import ServiceRuntime
 
-_bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with tenant_id, sub, role, exp")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="JWT (HS256, or RS256 from the JWKS) with tenant_id, sub, role, exp",
+)
 
 
 async def _runtime(request: Request) -> ServiceRuntime:
@@ -84,12 +94,15 @@ async def _principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
+        raise _refused(request, "a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
         principal = await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
-        raise Unauthorized(f"invalid token: {exc}") from exc
+        raise _refused(request, f"invalid token: {exc}") from exc
+    except KeysUnavailable as exc:
+        # The token may well be good: 503 tells the client to retry rather than discard it.
+        raise UpstreamUnavailable(f"{exc}; retry later") from exc
     limiter: TenantRateLimiter = request.app.state.rate_limiter
     if (wait := limiter.acquire(principal.tenant_id)) is not None:
         raise TooManyRequests(
@@ -97,6 +110,18 @@ async def _principal(
             retry_after=wait,
         )
     return principal
+
+
+def _refused(request: Request, detail: str) -> GatewayError:
+    """401, or 429 once the client's address is over its budget of requests without a valid
+    token (requests with one are counted against their tenant instead)."""
+    limiter: ClientRateLimiter = request.app.state.client_rate_limiter
+    if (wait := limiter.acquire(request.client.host if request.client else None)) is not None:
+        return TooManyRequests(
+            f"too many requests without a valid token from this address; retry in {wait}s",
+            retry_after=wait,
+        )
+    return Unauthorized(detail)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

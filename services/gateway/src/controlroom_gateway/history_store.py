@@ -1,4 +1,7 @@
-"""A run's history in the read model: appended a batch at a time, read in pages."""
+"""A run's history in the read model: appended a batch at a time, read in pages.
+
+Every append also notifies (``run_notices``), in its transaction, that the runs it names have
+new history: live streams are woken by that commit instead of polling for it."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlroom_contracts.api import RunEventView
+from controlroom_gateway import run_notices
 from controlroom_gateway.store import run_events
 
 _RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
@@ -32,7 +36,8 @@ _ADD_RUN_EVENTS = sa.text(
 
 
 async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Append history rows (``data`` as JSON text) in one statement, ids in the given order.
+    """Append history rows (``data`` as JSON text) in one statement, ids in the given order,
+    and announce the runs they belong to when the transaction commits.
 
     The statement is the same for any number of rows (arrays, not a row of parameters per
     event), so it is prepared once.
@@ -41,6 +46,7 @@ async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         _ADD_RUN_EVENTS,
         {key: [row[key] for row in rows] for key in _RUN_EVENT_COLUMNS},
     )
+    await run_notices.announce(session, ((row["tenant_id"], row["run_id"]) for row in rows))
 
 
 async def list_run_events(

@@ -8,7 +8,8 @@ events costs a fixed number of statements, whatever its size:
   2. lock every run the batch touches (one ``SELECT ... FOR UPDATE``),
   3. fold the events onto those rows in stream order, in Python (``advance``),
   4. write back the runs that changed (one ``UPDATE ... FROM unnest``),
-  5. append the history, in stream order (one ``INSERT ... SELECT unnest``).
+  5. append the history, in stream order (one ``INSERT ... SELECT unnest``), and notify the
+     live streams of its runs, delivered at commit (one ``pg_notify``, see ``run_notices``).
 Artifacts (a few per run) are written as they come, grouped until a deletion needs them in.
 One event is a batch of one: there is a single implementation of the projection.
 """

@@ -22,13 +22,22 @@ from controlroom_contracts.api import (
 )
 from controlroom_contracts.executors import ExecutorView
 from controlroom_contracts.resources import LimitsView
+from controlroom_contracts.responses import Accepted, RunCancelAccepted
 from controlroom_contracts.rpc import (
     LimitsAnswer,
     LimitsQuery,
     RouteAnswer,
     RouteQuery,
 )
-from controlroom_gateway import queue_info, service, sessions_service, store, validation
+from controlroom_gateway import (
+    event_size,
+    job_checks,
+    queue_info,
+    service,
+    sessions_service,
+    store,
+    validation,
+)
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.deps import (
     AskerDep,
@@ -42,15 +51,21 @@ from controlroom_gateway.deps import (
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.json_body import InteroperableJsonRoute
+from controlroom_gateway.openapi_doc import json_body
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
 from controlroom_gateway.service import JobLimits
-from controlroom_gateway.submissions import SubmissionWriter
+from controlroom_gateway.submissions import SubmissionWriter, submission_message
+from controlroom_gateway.syntax_checker import SyntaxCheckerDep
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", route_class=InteroperableJsonRoute)
+
+# Read as JSON and checked here rather than by FastAPI, so that a schema error does not hide
+# the job's other problems (see job_checks); documented as a JobRequest all the same.
+JobBody = Annotated[Any, Body()]
 
 
 @router.post(
@@ -59,18 +74,26 @@ router = APIRouter(prefix="/api/v1", route_class=InteroperableJsonRoute)
     response_model=SubmitResponse,
     tags=["jobs"],
     summary="Submit a job; its run is queued",
+    openapi_extra=json_body(JobRequest, "The job"),
     responses={
         401: PROBLEM | {"description": "Missing or invalid token"},
-        200: {"description": "Replay of an earlier submission with the same Idempotency-Key"},
+        200: {
+            "model": SubmitResponse,
+            "description": "Replay of an earlier submission with the same Idempotency-Key",
+        },
         403: PROBLEM | {"description": "Role below operator"},
         404: PROBLEM | {"description": "`session_id` names no session of this tenant"},
         409: PROBLEM | {"description": "Idempotency-Key reused with a different body"},
-        413: PROBLEM | {"description": "Body too large"},
-        422: PROBLEM | {"description": "Invalid job; `errors` names each field"},
+        413: PROBLEM
+        | {
+            "description": "Body too large, or the run's event would be larger than the "
+            "message broker takes (`parts` names the largest parts of the job)"
+        },
+        422: PROBLEM | {"description": "Invalid job; `errors` names every problem"},
     },
 )
 async def submit_job(
-    job: JobRequest,
+    body: JobBody,
     principal: CurrentOperator,
     runtime: RuntimeDep,
     limits: LimitsDep,
@@ -86,9 +109,8 @@ async def submit_job(
         ),
     ] = None,
 ) -> SubmitResponse:
-    submission = await accept_job(
-        job, principal, runtime, limits, policy, submissions, idempotency_key
-    )
+    job = await job_checks.acceptable_job(body, limits, policy)
+    submission = await queue_job(job, principal, runtime, submissions, idempotency_key)
     if submission.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -104,12 +126,26 @@ async def accept_job(
     submissions: SubmissionWriter,
     idempotency_key: str | None,
 ) -> service.Submission:
-    """Check a job and queue its run: shared by /jobs/run and by running a template."""
-    await service.check_job(job, limits, policy)
+    """Check a job and queue its run (running a template)."""
+    job_checks.refuse(await job_checks.job_problems(job, limits, policy))
+    return await queue_job(job, principal, runtime, submissions, idempotency_key)
+
+
+async def queue_job(
+    job: JobRequest,
+    principal: Principal,
+    runtime: ServiceRuntime,
+    submissions: SubmissionWriter,
+    idempotency_key: str | None,
+) -> service.Submission:
+    """Queue the run of a checked job."""
     if job.session_id is not None:
         async with runtime.autocommit.connect() as connection:
             await sessions_service.require_session(connection, principal.tenant_id, job.session_id)
     event = service.new_submission(job, principal)
+    event_size.ensure_publishable(
+        submission_message(event), runtime.broker.connection.max_payload, job=job
+    )
     if idempotency_key is None:
         await submissions.write(event)
         submission = service.Submission(event.run_id, event.occurred_at, replayed=False)
@@ -125,15 +161,19 @@ async def accept_job(
     response_model=ValidationReport,
     tags=["jobs"],
     summary="Pre-flight: schema, syntax of every file, limits, routing, callbacks; runs nothing",
+    description="The report lists every problem found, and answers 200 whether the job is "
+    "valid or not: even a body that is not a JobRequest gets its other parts checked.",
+    openapi_extra=json_body(JobRequest, "A job, as for /jobs/run"),
     responses={401: PROBLEM, 413: PROBLEM, 422: PROBLEM | {"description": "Body is not JSON"}},
 )
 async def validate_job(
-    body: Annotated[Any, Body(description="A job request, as for /jobs/run")],
+    body: JobBody,
     _principal: CurrentPrincipal,
     ask: AskerDep,
     policy: CallbackPolicyDep,
     limits: LimitsDep,
     executors: ExecutorsDep,
+    syntax: SyntaxCheckerDep,
 ) -> ValidationReport:
     async def route(job_type: str) -> RouteAnswer:
         return await ask(RouteQuery(job_type=job_type), RouteAnswer, service="scheduler")
@@ -142,6 +182,7 @@ async def validate_job(
         body,
         limits=limits,
         policy=policy,
+        syntax=syntax,
         route=route,
         live_kinds=executors.live_kinds,
     )
@@ -167,6 +208,7 @@ async def get_run(
 @router.post(
     "/runs/{run_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunCancelAccepted,
     tags=["runs"],
     summary="Cancel a run: a queued run at once, a running one by terminating it; idempotent",
     responses={
@@ -178,25 +220,26 @@ async def get_run(
 )
 async def cancel_run(
     run_id: UUID, principal: CurrentOperator, runtime: RuntimeDep
-) -> dict[str, str]:
+) -> RunCancelAccepted:
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
         current = await service.request_cancel(uow, run_id, principal)
-    return {"run_id": str(run_id), "status": current.value, "cancel": "requested"}
+    return RunCancelAccepted(run_id=run_id, status=current)
 
 
 @router.post(
     "/webhooks/continue",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
     tags=["webhooks"],
     summary="Intake of Continue callbacks ({run_id, status, summary, artifacts})",
     responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
 )
 async def continue_callback(
     body: ContinueCallback, principal: CurrentOperator, runtime: RuntimeDep
-) -> dict[str, str]:
+) -> Accepted:
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
         await service.receive_continue_callback(uow, body, principal)
-    return {"status": "accepted"}
+    return Accepted()
 
 
 @router.get(

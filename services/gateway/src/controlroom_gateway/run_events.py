@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+import logging
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Request, status
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, status
+from sse_starlette import EventSourceResponse
 
 from controlroom_contracts.api import RunEventIn, RunEventPage
+from controlroom_contracts.responses import Accepted
 from controlroom_gateway import history_store, service, store
-from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep, SettingsDep
-from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound
+from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep
+from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound, TooManyRequests
 from controlroom_gateway.json_body import InteroperableJsonRoute
+from controlroom_gateway.live_streams import LiveStreams, SlotHoldingEventSource
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
+
+log = logging.getLogger(__name__)
+
+STREAM_RETRY_AFTER_SECONDS = 5
+"""Retry-After of a stream refused at its tenant's cap: streams last as long as their runs,
+so a slot frees at no predictable time; a few seconds keeps retries cheap."""
+
+
+async def _live_streams(request: Request) -> LiveStreams:
+    streams: LiveStreams = request.app.state.live_streams
+    return streams
+
+
+LiveStreamsDep = Annotated[LiveStreams, Depends(_live_streams)]
 
 router = APIRouter(
     prefix="/api/v1/runs/{run_id}/events", tags=["run events"], route_class=InteroperableJsonRoute
@@ -35,18 +50,21 @@ async def _require_run(runtime: ServiceRuntime, run_id: UUID, tenant_id: str) ->
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
     summary="Push a progress, log or artifact event for a run",
-    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
 async def push_event(
     run_id: UUID,
     body: Annotated[RunEventIn, Body()],
     principal: CurrentOperator,
     runtime: RuntimeDep,
-) -> dict[str, str]:
+) -> Accepted:
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
-        await service.push_event(uow, run_id, principal, body)
-    return {"status": "accepted"}
+        await service.push_event(
+            uow, run_id, principal, body, max_payload=runtime.broker.connection.max_payload
+        )
+    return Accepted()
 
 
 @router.get(
@@ -76,43 +94,35 @@ async def list_events(
     "/stream",
     summary="Live Server-Sent Events; resumable with Last-Event-ID; ends when the run ends",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 401: PROBLEM, 404: PROBLEM},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        401: PROBLEM,
+        404: PROBLEM,
+        429: PROBLEM,
+    },
 )
 async def stream_events(
     run_id: UUID,
-    request: Request,
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
-    settings: SettingsDep,
+    streams: LiveStreamsDep,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     await _require_run(runtime, run_id, principal.tenant_id)
     after = _position(last_event_id, "header.last-event-id")
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        position = after
-        while True:
-            async with runtime.sessions() as session:
-                batch = await history_store.list_run_events(
-                    session, principal.tenant_id, run_id, after=position, limit=200
-                )
-            for item in batch:
-                position = item.id
-                yield ServerSentEvent(
-                    data=item.model_dump_json(), id=str(item.id), event=item.event_type
-                )
-                if item.event_type in store.TERMINAL_EVENT_TYPES:
-                    return
-            if batch:
-                continue
-            # Nothing new: a run that already ended (resumed after its end) closes the stream.
-            if await _require_run(runtime, run_id, principal.tenant_id):
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(settings.sse_poll_interval_seconds)
-
-    return EventSourceResponse(events(), ping=15)
+    slot = streams.slots.take(principal.tenant_id)
+    if slot is None:
+        log.info(
+            "event stream refused: the tenant has its most streams open",
+            extra={"tenant_id": principal.tenant_id, "run_id": str(run_id)},
+        )
+        raise TooManyRequests(
+            f"tenant {principal.tenant_id} has {streams.slots.limit} live event streams open; "
+            f"close one or retry in {STREAM_RETRY_AFTER_SECONDS}s",
+            retry_after=STREAM_RETRY_AFTER_SECONDS,
+        )
+    events = streams.follow(runtime, principal.tenant_id, run_id, after=after)
+    return SlotHoldingEventSource(events, slot, ping=15)
 
 
 def _position(value: str | None, field: str) -> int:

@@ -27,7 +27,7 @@ from controlroom_contracts.events import (
     RunLog,
     RunProgress,
 )
-from controlroom_gateway import idempotency, store, submitted_runs
+from controlroom_gateway import event_size, idempotency, store, submitted_runs
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.errors import (
     IdempotencyConflict,
@@ -80,8 +80,11 @@ async def receive_continue_callback(
     )
 
 
-async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: RunEventIn) -> None:
-    """An event pushed over REST becomes a run event on NATS (history follows from it)."""
+async def push_event(
+    uow: UnitOfWork, run_id: UUID, principal: Principal, body: RunEventIn, *, max_payload: int
+) -> None:
+    """An event pushed over REST becomes a run event on NATS (history follows from it);
+    one the broker could not take (``max_payload``) is refused."""
     row = await store.lock_run(uow.session, run_id, principal.tenant_id)
     if row is None:
         raise RunNotFound(f"run {run_id} not found")
@@ -99,6 +102,7 @@ async def push_event(uow: UnitOfWork, run_id: UUID, principal: Principal, body: 
         event = RunLog(**common, stream=body.data.stream, lines=body.data.lines)
     else:
         event = ArtifactReported(**common, **body.data.model_dump())
+    event_size.ensure_event_fits(event, max_payload)
     await uow.emit(event)
 
 

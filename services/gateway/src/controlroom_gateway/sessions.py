@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from controlroom_contracts.resources import SessionIn, SessionPage, SessionView
+from controlroom_contracts.responses import SessionCancelAccepted
 from controlroom_gateway import sessions_service
 from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeDep
 from controlroom_gateway.errors import PROBLEM
@@ -72,12 +73,13 @@ async def get_session(
 @router.post(
     "/{session_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=SessionCancelAccepted,
     summary="Request cancellation of every run of the session that has not finished",
     responses={401: PROBLEM, 403: PROBLEM, 404: _NOT_FOUND, 422: PROBLEM},
 )
 async def cancel_session(
     session_id: UUID, principal: CurrentOperator, runtime: RuntimeDep
-) -> dict[str, str | int]:
+) -> SessionCancelAccepted:
     async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
         requested = await sessions_service.cancel_session(uow, session_id, principal)
-    return {"session_id": str(session_id), "cancel_requested": requested}
+    return SessionCancelAccepted(session_id=session_id, cancel_requested=requested)

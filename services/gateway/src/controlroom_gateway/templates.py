@@ -15,7 +15,7 @@ from controlroom_contracts.resources import (
     TemplateRunIn,
     TemplateView,
 )
-from controlroom_gateway import templates_store
+from controlroom_gateway import job_checks, templates_store
 from controlroom_gateway.deps import (
     CallbackPolicyDep,
     CurrentAdmin,
@@ -29,7 +29,6 @@ from controlroom_gateway.errors import PROBLEM, NotFound
 from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
 from controlroom_gateway.routes import accept_job
-from controlroom_gateway.service import check_job
 
 router = APIRouter(
     prefix="/api/v1/templates", tags=["templates"], route_class=InteroperableJsonRoute
@@ -53,7 +52,7 @@ async def save_template(
     policy: CallbackPolicyDep,
 ) -> TemplateView:
     # A template that could not be submitted is refused now, not when someone runs it.
-    await check_job(body.job, limits, policy)
+    job_checks.refuse(await job_checks.job_problems(body.job, limits, policy))
     async with runtime.sessions() as session, session.begin():
         return await templates_store.add_version(
             session,

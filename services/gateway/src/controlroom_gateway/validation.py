@@ -6,13 +6,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
-
 from controlroom_contracts.api import JobRequest, ValidationIssue, ValidationReport
 from controlroom_contracts.rpc import RouteAnswer
-from controlroom_gateway.errors import InvalidJob
-from controlroom_gateway.service import JobLimits, callback_problems
-from controlroom_gateway.syntax import check_file
+from controlroom_gateway import job_checks
+from controlroom_gateway.service import JobLimits
+from controlroom_gateway.syntax_checker import SyntaxChecker
 from controlroom_runtime.callback_policy import CallbackPolicy
 
 RUNNABLE_BY_KIND = {"docker": {".py", ".sh"}}
@@ -27,58 +25,21 @@ async def validate_job(
     *,
     limits: JobLimits,
     policy: CallbackPolicy,
+    syntax: SyntaxChecker,
     route: RouteLookup,
     live_kinds: Callable[[], set[str]],
 ) -> ValidationReport:
-    errors: list[ValidationIssue] = []
+    """Every problem of the body: schema, limits, callbacks, the syntax of each code file,
+    inputs, routing. What is valid of an invalid body is still checked."""
+    job, problems = await job_checks.examine(body, limits, policy)
+    errors = [problem.issue() for problem in problems]
     warnings: list[ValidationIssue] = []
-    try:
-        job = JobRequest.model_validate(body)
-    except ValidationError as exc:
-        for error in exc.errors():
-            location = [str(part) for part in error["loc"]]
-            errors.append(
-                ValidationIssue(
-                    code=f"schema.{error['type']}",
-                    message=error["msg"],
-                    field=".".join(["body", *location]),
-                    file=_file_of(body, location),
-                )
-            )
-        return ValidationReport(valid=False, errors=errors)
-
-    try:
-        limits.check(job)
-    except InvalidJob as exc:
-        for error in exc.extensions.get("errors", []):
-            errors.append(
-                ValidationIssue(
-                    code=f"limits.{error['type']}", message=exc.detail, field=error["field"]
-                )
-            )
-
-    for file in job.code.files:
-        errors.extend(await check_file(file))
-
-    for name, value in job.spec.inputs.items():
-        if not (_URI.match(value) or _ENTITY.match(value)):
-            errors.append(
-                ValidationIssue(
-                    code="input.uri",
-                    message=f"input {name!r} is neither a URI (scheme://...) nor schema.table",
-                    field=f"body.spec.inputs.{name}",
-                )
-            )
-
-    for problem in await callback_problems(job, policy):
-        errors.append(
-            ValidationIssue(
-                code=problem["type"], message=problem["message"], field=problem["field"]
-            )
-        )
+    errors += await syntax.check(job.code.files if job else job_checks.valid_files(body))
+    inputs = job.spec.inputs if job else job_checks.valid_inputs(body)
+    errors += _input_problems(inputs)
 
     routed = None
-    if job.job_type in limits.job_types:
+    if job is not None and job.job_type in limits.job_types:
         routed = await _check_route(job, route, live_kinds, errors, warnings)
     return ValidationReport(
         valid=not errors,
@@ -87,6 +48,18 @@ async def validate_job(
         executor_kind=None if routed is None else routed.executor_kind,
         image=None if routed is None else routed.image,
     )
+
+
+def _input_problems(inputs: dict[str, str]) -> list[ValidationIssue]:
+    return [
+        ValidationIssue(
+            code="input.uri",
+            message=f"input {name!r} is neither a URI (scheme://...) nor schema.table",
+            field=f"body.spec.inputs.{name}",
+        )
+        for name, value in inputs.items()
+        if not (_URI.match(value) or _ENTITY.match(value))
+    ]
 
 
 async def _check_route(
@@ -135,14 +108,3 @@ async def _check_route(
             )
         )
     return answer
-
-
-def _file_of(body: Any, location: list[str]) -> str | None:
-    """The code file a schema error is about, when it is about one."""
-    if location[:2] != ["code", "files"] or len(location) < 3 or not location[2].isdigit():
-        return None
-    try:
-        path = body["code"]["files"][int(location[2])]["path"]
-    except (KeyError, IndexError, TypeError):
-        return None
-    return path if isinstance(path, str) else None

@@ -1,4 +1,5 @@
-"""Notifier subscribers: submissions (callbacks), terminal run events, endpoint admin."""
+"""Notifier subscribers: submissions (callbacks), terminal run events, endpoint and delivery
+admin."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from controlroom_contracts.management import (
     CreateWebhookEndpoint,
     DeleteWebhookEndpoint,
     GetWebhookEndpoint,
+    ListWebhookDeliveries,
     ListWebhookEndpoints,
+    RedeliverWebhookDeliveries,
+    RedeliverWebhookDelivery,
 )
+from controlroom_notifier.deliveries import DeliveryAdmin
 from controlroom_notifier.endpoints import EndpointAdmin
 from controlroom_notifier.service import Notifier
 from controlroom_runtime.consumer import ConsumerSpec
@@ -19,7 +24,7 @@ from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 
-def register(runtime: ServiceRuntime, notifier: Notifier) -> None:
+def register(runtime: ServiceRuntime, notifier: Notifier, deliveries: DeliveryAdmin) -> None:
     models: dict[str, type[Message]] = {
         subjects.JOB_SUBMITTED: JobSubmitted,
         subjects.RUN_COMPLETED: RunCompleted,
@@ -48,3 +53,6 @@ def register(runtime: ServiceRuntime, notifier: Notifier) -> None:
     answer(runtime, ListWebhookEndpoints, admin.list, queue="notifier")
     answer(runtime, GetWebhookEndpoint, admin.get, queue="notifier")
     answer(runtime, DeleteWebhookEndpoint, admin.delete, queue="notifier")
+    answer(runtime, ListWebhookDeliveries, deliveries.list, queue="notifier")
+    answer(runtime, RedeliverWebhookDelivery, deliveries.redeliver, queue="notifier")
+    answer(runtime, RedeliverWebhookDeliveries, deliveries.redeliver_all, queue="notifier")

@@ -1,3 +1,5 @@
+"""Notifier settings, from ``CONTROLROOM_*`` environment variables."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -18,7 +20,20 @@ class NotifierSettings(ServiceSettings):
         default=SecretStr(DEVELOPMENT_SECRET),
         description="Standard Webhooks signing secret (whsec_<base64>)",
     )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Each step of a delivery: connect, send, each read"
+    )
+    webhook_deadline_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="A whole delivery, from resolving the host to the last byte read; a "
+        "receiver that trickles its answer is cut off here",
+    )
+    webhook_max_response_bytes: int = Field(
+        default=64 * 1024,
+        ge=0,
+        description="Most of a receiver's answer read; only its status code matters",
+    )
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_max_backoff_seconds: float = Field(default=300.0, gt=0)
     delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
@@ -26,7 +41,15 @@ class NotifierSettings(ServiceSettings):
         default_factory=list,
         description="CIDRs or hosts callbacks may reach although private or loopback",
     )
-    delivery_concurrency: int = Field(default=16, ge=1)
+    delivery_concurrency: int = Field(
+        default=16, ge=1, description="Deliveries in flight at once (the worker pool's size)"
+    )
+    delivery_tenant_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Deliveries of one tenant in flight at once, so that a tenant's slow "
+        "receivers never hold every worker",
+    )
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> NotifierSettings:

@@ -1,9 +1,12 @@
-"""Notifier tables: callbacks per run, outcomes seen, tenant endpoints, and the delivery log."""
+"""Notifier tables: callbacks per run, outcomes seen, tenant endpoints, and the delivery log.
+
+The queries over the delivery log (leasing, outcomes, admin) are in ``delivery_store``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -76,6 +79,9 @@ deliveries = sa.Table(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
     sa.Column("endpoint_id", sa.Uuid, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("redelivered_at", sa.DateTime(timezone=True), nullable=True),
     # One delivery per run and callback kind, and per run and tenant endpoint.
     sa.UniqueConstraint(
         "run_id",
@@ -85,6 +91,7 @@ deliveries = sa.Table(
         postgresql_nulls_not_distinct=True,
     ),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
+    sa.Index("ix_deliveries_tenant_created", "tenant_id", "created_at", "id"),
 )
 
 
@@ -221,34 +228,3 @@ async def endpoint_secrets(session: AsyncSession, ids: Iterable[UUID]) -> dict[U
         )
     )
     return {row.id: row.secret for row in rows}
-
-
-async def lease_due(session: AsyncSession, limit: int, lease: timedelta) -> list[sa.Row[Any]]:
-    """Take up to ``limit`` due deliveries for ``lease``; another replica skips them meanwhile."""
-    due = (
-        sa.select(deliveries.c.id)
-        .where(
-            deliveries.c.status == "pending",
-            deliveries.c.next_attempt_at <= sa.func.now(),
-            sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < sa.func.now()),
-        )
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    result = await session.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(due))
-        .values(lease_until=sa.func.now() + lease, attempts=deliveries.c.attempts + 1)
-        .returning(deliveries)
-    )
-    return list(result.all())
-
-
-async def mark(session: AsyncSession, delivery_id: UUID, **values: Any) -> None:
-    await session.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(lease_until=None, **values)
-    )

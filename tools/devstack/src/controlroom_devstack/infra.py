@@ -253,17 +253,26 @@ class Postgres:
             )
 
     def stop(self) -> None:
-        subprocess.run(
-            [
-                *_as_pg_user(),
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-w",
-                "-m",
-                "fast",
-                "stop",
-            ],
-            check=False,
-            capture_output=True,
-        )
+        """Stop the server if it runs, and return only once it is gone: ``fast`` (a shutdown
+        checkpoint) for up to two minutes, then ``immediate`` (a loaded machine can take
+        longer than pg_ctl's default minute, and a server still shutting down would make the
+        next ``start`` on this directory fail)."""
+        for mode, seconds in (("fast", "120"), ("immediate", "60")):
+            subprocess.run(
+                [
+                    *_as_pg_user(),
+                    _pg_bin("pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-w",
+                    "-t",
+                    seconds,
+                    "-m",
+                    mode,
+                    "stop",
+                ],
+                check=False,
+                capture_output=True,
+            )
+            if not (self.data_dir / "postmaster.pid").exists():
+                return

@@ -43,6 +43,21 @@ def postgres_server(session_dir: Path) -> Iterator[Postgres]:
 
 
 @pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    """A Postgres of one test's own, which it may stop and start (under a short path: its
+    socket's path must fit in 107 bytes)."""
+    home = Path(tempfile.mkdtemp(prefix="pg-own-"))
+    home.chmod(0o755)
+    server = Postgres(home / "pg", durable=False, database="own")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
 def database_url(postgres_server: Postgres) -> str:
     """A fresh, empty database for one test: no state leaks between tests."""
     name = f"t_{uuid.uuid4().hex[:12]}"
