@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 
-import asyncpg.exceptions  # type: ignore[import-untyped]
+import asyncpg.exceptions
 import nats.errors
 import sqlalchemy.exc
 

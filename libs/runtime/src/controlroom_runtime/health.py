@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from controlroom_contracts.responses import Health, Readiness
 from controlroom_runtime.problems import problem
 
 if TYPE_CHECKING:
@@ -21,15 +22,18 @@ def _runtime(request: Request) -> ServiceRuntime | None:
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process is up")
-    async def healthz(request: Request) -> dict[str, Any]:
+    @router.get("/healthz", summary="Liveness: the process is up", response_model=Health)
+    async def healthz(request: Request) -> Health:
         runtime = _runtime(request)
-        return {"status": "ok", "service": runtime.name if runtime else None}
+        return Health(status="ok", service=runtime.name if runtime else None)
 
     @router.get(
         "/readyz",
-        summary="Readiness: NATS and Postgres reachable, migrations applied",
-        responses={503: {"description": "Not ready (problem+json with each check)"}},
+        summary="Readiness: NATS and Postgres reachable, migrations applied, outbox moving",
+        responses={
+            200: {"model": Readiness, "description": "Every dependency is ready"},
+            503: {"description": "Not ready (problem+json with each check)"},
+        },
     )
     async def readyz(request: Request) -> Response:
         runtime = _runtime(request)

@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                 subject=args.sub,
                 role=args.role,
                 ttl_seconds=args.ttl,
+                # What the gateway will check, when it is configured to.
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
             )
         )
         return 0

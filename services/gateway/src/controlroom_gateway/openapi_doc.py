@@ -9,7 +9,6 @@ than trusting every route to say it right, the generated document is finished he
 - an operation that takes a token also documents 401 and 429, one with a body 413, and every
   operation a ``default`` problem for what is not listed (a 500, or a 503 when a service it
   asks does not answer);
-- the health endpoints, shared by every service, get named schemas.
 """
 
 from __future__ import annotations
@@ -23,15 +22,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from controlroom_contracts.api import JobRequest
-from controlroom_contracts.responses import FieldError, Health, Problem, Readiness
+from controlroom_contracts.responses import FieldError, Problem
 from controlroom_runtime.problems import PROBLEM_JSON
 
 REF = "#/components/schemas/{model}"
 SCHEMAS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (Problem, "serialization"),
     (FieldError, "serialization"),
-    (Health, "serialization"),
-    (Readiness, "serialization"),
     (JobRequest, "validation"),
 )
 """Named schemas the document refers to, whether or not a route's signature names them."""
@@ -78,7 +75,6 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
     for name, schema in named.get("$defs", {}).items():
         schemas.setdefault(name, schema)
     paths: dict[str, dict[str, Any]] = document.get("paths", {})
-    _health(paths)
     for item in paths.values():
         for operation in item.values():
             _body(operation)
@@ -116,11 +112,3 @@ def _errors(operation: dict[str, Any]) -> None:
     operation["responses"] = dict(
         sorted(responses.items(), key=lambda item: (item[0] == "default", item[0]))
     )
-
-
-def _health(paths: dict[str, dict[str, Any]]) -> None:
-    for path, model in (("/healthz", Health), ("/readyz", Readiness)):
-        operation = paths.get(path, {}).get("get")
-        if operation is not None:
-            ok = operation.setdefault("responses", {}).setdefault("200", {"description": "OK"})
-            ok["content"] = {"application/json": {"schema": ref(model)}}

@@ -18,7 +18,7 @@ from typing import TypeVar
 from uuid import UUID
 
 # asyncpg ships no type information; the few calls made here are checked by the tests.
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
