@@ -568,3 +568,27 @@ def holds(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return check()
 
     return probe
+
+
+@needs_root
+async def test_many_jobs_at_once_each_get_their_own_process_limit(
+    backend: LocalProcessBackend, work_root: Path
+) -> None:
+    """Every job runs as the same job user: a process limit counted per user (RLIMIT_NPROC)
+    made jobs fail to fork, or bubblewrap to make its namespaces, once enough ran at once,
+    whatever each did. Each job is bounded on its own: twelve jobs of three processes each,
+    with a limit of eight processes per job, all succeed."""
+    code = """
+        import subprocess
+        children = [subprocess.Popen(["sleep", "1"]) for _ in range(2)]
+        print(sum(child.wait() == 0 for child in children))
+        """
+    specs = [make_spec(work_root, code, pids=8) for _ in range(12)]
+    attempts = [await backend.launch(spec) for spec in specs]
+    try:
+        exits = await asyncio.wait_for(
+            asyncio.gather(*(attempt.wait() for attempt in attempts)), timeout=BOUND
+        )
+        assert [exit.exit_code for exit in exits] == [0] * len(specs)
+    finally:
+        await asyncio.gather(*(attempt.remove() for attempt in attempts))

@@ -28,12 +28,13 @@ Limit = tuple[int, tuple[int, int]]
 
 
 def job_limits(
-    profile: ExecutionProfile, timeout_seconds: int, *, count_processes: bool
+    profile: ExecutionProfile, timeout_seconds: int, *, user_processes: int | None
 ) -> list[Limit]:
     """The rlimits of a job: CPU seconds just past its timeout (SIGXCPU, then SIGKILL a second
-    later), address space, largest file, open files, no core dumps and, when the job has a uid
-    of its own, how many processes that uid may have (RLIMIT_NPROC counts every process of the
-    uid, so it would count the executor's own user's processes otherwise)."""
+    later), address space, largest file, open files, no core dumps and, given
+    ``user_processes``, how many processes the job's user may have (RLIMIT_NPROC counts every
+    process of the uid, every job of a shared job user alike: a bound for them all, used only
+    where no pids group bounds each job)."""
     cpu = timeout_seconds + 1
     memory = int(profile.memory_bytes)
     file_size = int(profile.workspace_bytes)
@@ -44,8 +45,8 @@ def job_limits(
         (resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES)),
         (resource.RLIMIT_CORE, (0, 0)),
     ]
-    if count_processes:
-        limits.append((resource.RLIMIT_NPROC, (profile.pids, profile.pids)))
+    if user_processes is not None:
+        limits.append((resource.RLIMIT_NPROC, (user_processes, user_processes)))
     return limits
 
 
@@ -83,7 +84,7 @@ class User:
 
 
 class ChildSetup:
-    """``preexec_fn`` of a job's first process. In order: join the attempt's cgroup, unshare
+    """``preexec_fn`` of a job's first process. In order: join the attempt's cgroups, unshare
     the network and IPC namespaces, set the rlimits (all of which need the executor's
     privileges), drop to the job user, forbid gaining privileges (setuid binaries), and die
     with the executor."""
@@ -93,12 +94,12 @@ class ChildSetup:
         *,
         limits: Sequence[Limit],
         user: User | None,
-        cgroup_procs_fd: int | None = None,
+        cgroup_procs_fds: Sequence[int] = (),
         unshare_flags: int = 0,
     ) -> None:
         self._limits = tuple(limits)
         self._user = user
-        self._cgroup_fd = cgroup_procs_fd
+        self._cgroup_fds = tuple(cgroup_procs_fds)
         self._unshare_flags = unshare_flags
         self._parent = os.getpid()
         libc = _libc()
@@ -107,8 +108,8 @@ class ChildSetup:
         self._setrlimit = resource.setrlimit
 
     def __call__(self) -> None:
-        if self._cgroup_fd is not None:
-            os.write(self._cgroup_fd, b"0")  # "0": the writing process itself
+        for cgroup_fd in self._cgroup_fds:  # the attempt's cgroup, and its pids group
+            os.write(cgroup_fd, b"0")  # "0": the writing process itself
         if self._unshare_flags and self._unshare(self._unshare_flags) != 0:
             raise OSError(ctypes.get_errno(), "unshare")
         for which, limit in self._limits:

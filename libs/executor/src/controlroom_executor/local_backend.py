@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from controlroom_contracts.api import FailureReason
+from controlroom_executor import pids_group
 from controlroom_executor.backend import AttemptKey, AttemptSpec, LaunchFailed, RunningAttempt
 from controlroom_executor.bwrap import settings
 from controlroom_executor.cgroup_tree import CgroupTree
@@ -58,6 +59,7 @@ from controlroom_executor.job_user import (
 )
 from controlroom_executor.local_attempt import KILL_WAIT_SECONDS, LocalAttempt
 from controlroom_executor.local_host import Host, detect_host
+from controlroom_executor.pids_group import PidsGroup
 from controlroom_executor.process_tree import TrackedTree, all_processes, reap_orphans
 
 __all__ = ["LocalProcessBackend", "ensure_job_user", "restrict_directories"]
@@ -86,12 +88,14 @@ class LocalProcessBackend:
         use_bwrap: bool | None = None,
         use_cgroups: bool | None = None,
         cgroup_parent: Path | None = None,
+        concurrent_jobs: int = 16,
     ) -> None:
         """``job_user``: the (uid, gid) jobs run as (:func:`ensure_job_user`); None runs them as
         the executor's own user, which root refuses. ``use_bwrap`` / ``use_cgroups``: None
         uses them when they work here, True fails every launch when they do not, False never
         uses them. ``cgroup_parent``: a writable cgroup v2 directory; by default the
-        executor's own cgroup."""
+        executor's own cgroup. ``concurrent_jobs``: how many jobs run at once at most, for the
+        bound on the job user's processes where no pids group bounds each job."""
         self._as_root = os.geteuid() == 0
         if job_user is None:
             if self._as_root:
@@ -107,6 +111,8 @@ class LocalProcessBackend:
         self._use_bwrap = use_bwrap
         self._use_cgroups = use_cgroups
         self._cgroup_parent = cgroup_parent
+        self._concurrent_jobs = concurrent_jobs
+        self._pids_groups: dict[AttemptKey, PidsGroup] = {}
         self._host: Host | None = None
         self._detecting = asyncio.Lock()
         self._live: dict[AttemptKey, LocalAttempt] = {}
@@ -141,13 +147,16 @@ class LocalProcessBackend:
                 "(make it 0711: restrict_directories(traversable=...))",
             )
         tree, tag = self._new_tree(host, spec)
+        pids = self._new_pids_group(host, spec)
         self._spawning += 1
         try:
-            process = await self._spawn(host, spec, tree, tag)
+            process = await self._spawn(host, spec, tree, tag, pids)
         except BaseException:
             self._release(tag)
             if isinstance(tree, CgroupTree):
                 tree.remove()
+            if pids is not None:
+                pids.remove()
             raise
         finally:
             self._spawning -= 1
@@ -165,6 +174,8 @@ class LocalProcessBackend:
             forget=lambda a: self._forget(a, tag),
         )
         self._live[spec.key] = attempt
+        if pids is not None:
+            self._pids_groups[spec.key] = pids
         log.info(
             "local job started",
             extra={
@@ -181,6 +192,8 @@ class LocalProcessBackend:
         """Nothing: a local job does not outlive its executor. What a crashed predecessor left
         in its cgroups (children of a killed job's first process) is killed here."""
         host = await self._detect()
+        if host.pids is not None:
+            pids_group.sweep(host.pids / _cgroup_dir(executor_id))
         if host.cgroups is not None:
             base = host.cgroups / _cgroup_dir(executor_id)
             with contextlib.suppress(FileNotFoundError):
@@ -196,22 +209,34 @@ class LocalProcessBackend:
         self._spawner.shutdown(wait=False)
 
     async def _spawn(
-        self, host: Host, spec: AttemptSpec, tree: CgroupTree | TrackedTree, tag: int | None
+        self,
+        host: Host,
+        spec: AttemptSpec,
+        tree: CgroupTree | TrackedTree,
+        tag: int | None,
+        pids: PidsGroup | None,
     ) -> JobProcess:
         fds: list[int] = []
         pass_fds: tuple[int, ...] = ()
         try:
-            cgroup_fd = tree.open_procs() if isinstance(tree, CgroupTree) else None
-            if cgroup_fd is not None:
-                fds.append(cgroup_fd)
+            if isinstance(tree, CgroupTree):
+                fds.append(tree.open_procs())
+            if pids is not None:
+                fds.append(pids.open_procs())
+            cgroup_fds = tuple(fds)
+            # Without a pids group of its own, a job is bounded with every other job of the
+            # shared job user (RLIMIT_NPROC counts per user), room enough for all at once.
+            shared_bound = spec.profile.pids * self._concurrent_jobs
             setup = ChildSetup(
                 limits=job_limits(
-                    spec.profile, spec.timeout_seconds, count_processes=self._as_root
+                    spec.profile,
+                    spec.timeout_seconds,
+                    user_processes=shared_bound if self._as_root and pids is None else None,
                 ),
                 user=User(self._uid, self._gid, [tag] if tag is not None else [])
                 if self._as_root
                 else None,
-                cgroup_procs_fd=cgroup_fd,
+                cgroup_procs_fds=cgroup_fds,
                 unshare_flags=namespaces_to_unshare(
                     switching_user=self._as_root,
                     sandboxed=host.bwrap is not None,
@@ -267,6 +292,15 @@ class LocalProcessBackend:
         tree = TrackedTree(uid=self._uid, tag_gid=tag, other_roots=self._roots)
         return tree, tag
 
+    def _new_pids_group(self, host: Host, spec: AttemptSpec) -> PidsGroup | None:
+        if host.pids is None:
+            return None
+        path = host.pids / _cgroup_dir(spec.executor_id) / spec.key.name()
+        try:
+            return PidsGroup.create(path, spec.profile.pids)
+        except OSError as exc:
+            raise LaunchFailed(FailureReason.executor_error, f"pids group {path}: {exc}") from exc
+
     def _reap_orphans(self) -> None:
         """As root, every orphan of every job is re-parented to the executor (a child
         subreaper): reap those that died. Not while a job is being started (its first process
@@ -294,6 +328,14 @@ class LocalProcessBackend:
     def _forget(self, attempt: LocalAttempt, tag: int | None) -> None:
         if self._live.get(attempt.key) is attempt:
             del self._live[attempt.key]
+            pids = self._pids_groups.pop(attempt.key, None)
+            # Its processes are gone (the attempt's tree was killed); one still exiting keeps
+            # the group a moment, which the next adopt() sweeps.
+            if pids is not None and not pids.remove():
+                log.info("pids group busy; left for the next sweep", extra={"path": str(pids.path)})
+            elif pids is not None:
+                with contextlib.suppress(OSError):  # the executor's own, once it is empty
+                    pids.path.parent.rmdir()
         self._release(tag)
 
     async def _detect(self) -> Host:

@@ -13,6 +13,7 @@ from controlroom_executor.backend import LaunchFailed
 from controlroom_executor.bwrap import Bubblewrap
 from controlroom_executor.cgroup_tree import own_cgroup
 from controlroom_executor.child_setup import ChildSetup, User, become_child_subreaper
+from controlroom_executor.pids_group import working_pids_root
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ class Host:
     bwrap: Bubblewrap | None
     cgroups: Path | None
     """The cgroup v2 under which attempts get cgroups of their own, or None."""
+    pids: Path | None = None
+    """The cgroup v1 ``pids`` hierarchy, where each attempt gets a group bounding its
+    processes, or None (then RLIMIT_NPROC bounds all jobs of the job user together)."""
 
 
 def detect_host(
@@ -44,6 +48,7 @@ def detect_host(
         _working_cgroups(cgroup_parent, required=use_cgroups) if use_cgroups is not False else None
     )
     as_root = job_user is not None
+    pids = working_pids_root() if as_root else None
     if bwrap is None:
         log.warning(
             "local jobs run without bubblewrap: they see the host's filesystem with the "
@@ -58,10 +63,11 @@ def detect_host(
         extra={
             "bwrap": bwrap.path if bwrap else None,
             "cgroups": str(cgroups) if cgroups else None,
+            "pids": str(pids) if pids else None,
             "job_uid": job_user.uid if job_user else os.getuid(),
         },
     )
-    return Host(bwrap, cgroups)
+    return Host(bwrap, cgroups, pids)
 
 
 def _working_bwrap(job_user: User | None, *, required: bool | None) -> Bubblewrap | None:

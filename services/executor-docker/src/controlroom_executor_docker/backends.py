@@ -32,6 +32,7 @@ def build_backend(settings: ExecutorDockerSettings) -> ExecutionBackend:
         job_user=job_user,
         kill_grace_seconds=settings.kill_grace_seconds,
         use_bwrap=settings.use_bwrap,
+        concurrent_jobs=settings.executor_capacity,
     )
 
 
