@@ -82,3 +82,30 @@ async def test_presigned_url_downloads_from_s3_directly(moto_endpoint: str, tmp_
 def test_local_keys_cannot_escape_the_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         LocalObjectStore(tmp_path)._path("../../etc/passwd")
+
+
+async def test_delete_prefix_removes_every_object_under_it_and_nothing_else(
+    store: ObjectStore,
+) -> None:
+    keys = ["t1/run1/a", "t1/run1/sub/b", "t1/run10/c", "t1/run2/d", "t2/run1/e"]
+    for key in keys:
+        await store.put(key, _chunks(key.encode()), content_type="text/plain", max_bytes=1024)
+    assert await store.delete_prefix("t1/run1/") == 2
+    for gone in ("t1/run1/a", "t1/run1/sub/b"):
+        with pytest.raises(ObjectMissing):
+            await _read(store, gone)
+    for kept in ("t1/run10/c", "t1/run2/d", "t2/run1/e"):
+        assert await _read(store, kept) == kept.encode()
+    assert await store.delete_prefix("t1/run1/") == 0  # again: nothing left, no error
+    await store.delete("t1/run2/d")
+    await store.delete("t1/run2/d")  # a missing object is no error either
+
+
+async def test_delete_prefix_of_a_store_never_written_is_zero(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    client = Minio(
+        moto_endpoint, access_key="testing", secret_key="testing", secure=False, region="us-east-1"
+    )
+    assert await S3ObjectStore(client, f"none{time.monotonic_ns()}").delete_prefix("t/") == 0
+    assert await LocalObjectStore(tmp_path / "never").delete_prefix("t/") == 0

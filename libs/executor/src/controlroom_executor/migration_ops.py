@@ -63,3 +63,20 @@ def add_supervision_columns_v1(schema: str) -> None:
 def drop_supervision_columns_v1(schema: str) -> None:
     for column in ("launched_at", "handle", "dispatch"):
         op.drop_column("attempts", column, schema=schema)
+
+
+def add_retention_indexes_v1(schema: str) -> None:
+    """What retention looks finished attempts and old cancellations up by."""
+    op.create_index(
+        "ix_attempts_finished",
+        "attempts",
+        ["finished_at"],
+        schema=schema,
+        postgresql_where=sa.text("finished_at IS NOT NULL"),
+    )
+    op.create_index("ix_cancellations_requested", "cancellations", ["requested_at"], schema=schema)
+
+
+def drop_retention_indexes_v1(schema: str) -> None:
+    op.drop_index("ix_cancellations_requested", "cancellations", schema=schema)
+    op.drop_index("ix_attempts_finished", "attempts", schema=schema)

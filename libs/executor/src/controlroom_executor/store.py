@@ -3,12 +3,17 @@
 Both executor services keep these in their own schema (``executor_tables(metadata)``). The
 attempt row, not the dispatch message, is what an executor supervises from: it holds the
 dispatch, so a restarted executor can resume an attempt it claimed but had not started.
+
+Retention (``retention_rules``) deletes an attempt once it finished long enough ago, and a
+cancellation at the same age: a dispatch is at most 7 days old in JetStream, so none can still
+come for them (an attempt older than one claimed here is refused by that row while it lasts).
+An attempt that has not finished is never deleted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlroom_contracts.commands import DispatchRun
 from controlroom_executor.backend import AttemptKey
+from controlroom_runtime.retention import RetentionRule
 
 CLAIMED = "claimed"
 """Claimed (the dispatch is acked) and not started on the engine yet."""
@@ -50,6 +56,11 @@ def executor_tables(metadata: sa.MetaData) -> ExecutorTables:
         sa.Column("handle", sa.Text, nullable=True),
         sa.Column("launched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Index("ix_attempts_executor_status", "executor_id", "status"),
+        sa.Index(
+            "ix_attempts_finished",
+            "finished_at",
+            postgresql_where=sa.text("finished_at IS NOT NULL"),
+        ),
     )
     cancellations = sa.Table(
         "cancellations",
@@ -62,8 +73,18 @@ def executor_tables(metadata: sa.MetaData) -> ExecutorTables:
             nullable=False,
             server_default=sa.func.now(),
         ),
+        sa.Index("ix_cancellations_requested", "requested_at"),
     )
     return ExecutorTables(attempts, cancellations)
+
+
+def retention_rules(tables: ExecutorTables, kept_for: timedelta) -> list[RetentionRule]:
+    """Attempts that finished ``kept_for`` ago (only a finished attempt has ``finished_at``),
+    and cancellations heard as long ago."""
+    return [
+        RetentionRule("attempts", tables.attempts, "finished_at", kept_for),
+        RetentionRule("cancellations", tables.cancellations, "requested_at", kept_for),
+    ]
 
 
 @dataclass(frozen=True)

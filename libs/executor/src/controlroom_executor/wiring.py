@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from controlroom_contracts import subjects
@@ -14,7 +15,7 @@ from controlroom_contracts.events import CancelRequested
 from controlroom_executor.backend import ExecutionBackend
 from controlroom_executor.executor import Executor
 from controlroom_executor.settings import ExecutorSettings
-from controlroom_executor.store import AttemptStore, ExecutorTables
+from controlroom_executor.store import AttemptStore, ExecutorTables, retention_rules
 from controlroom_executor.supervision import ExecutorParts
 from controlroom_executor.workspace import checkout_step
 from controlroom_runtime.consumer import ConsumerSpec, Handler
@@ -112,6 +113,9 @@ def install_executor(
 
     runtime.background(recover)
     runtime.on_stop(stop)
+    kept_for = timedelta(days=settings.run_retention_days + settings.run_purge_grace_days)
+    for rule in retention_rules(tables, kept_for):
+        runtime.retain(rule)
     runtime.background(
         lambda service_stopping: announce(
             runtime.broker,

@@ -1,12 +1,14 @@
 """Artifact storage behind one interface: a local directory (dev) or S3/MinIO (minio SDK).
 
 Every write streams through a size limit and a sha256; a write over the limit raises
-:class:`ObjectTooLarge` and leaves no object behind.
+:class:`ObjectTooLarge` and leaves no object behind. Deleting is idempotent: an object (or a
+bucket) that is not there is already deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -34,6 +36,15 @@ class ObjectMissing(Exception):
     """No object under that key."""
 
 
+class ObjectsNotDeleted(Exception):
+    """The store refused to delete some of the objects under a prefix."""
+
+    def __init__(self, prefix: str, failed: int, first_error: str) -> None:
+        super().__init__(f"{failed} objects under {prefix!r} not deleted: {first_error}")
+        self.prefix = prefix
+        self.failed = failed
+
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str
@@ -48,7 +59,13 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> AsyncIterator[bytes]: ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Delete the object; one that is not there is no error."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix`` (not empty); how many."""
+        ...
 
     async def presigned_url(self, key: str, expires: timedelta) -> str | None:
         """A URL the client may download from directly, or None to stream through us."""
@@ -140,6 +157,32 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        _require_prefix(prefix)
+        return await asyncio.to_thread(self._delete_prefix, prefix)
+
+    def _delete_prefix(self, prefix: str) -> int:
+        # Keys are paths: everything under the prefix is in the folder it names ("t/run/"), or
+        # in the folder of its last segment's siblings ("t/run" also matches "t/run2/x").
+        folder = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
+        if not folder.is_dir():
+            return 0
+        deleted = 0
+        for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            key = path.relative_to(self._root).as_posix()
+            if not key.startswith(prefix) or key.startswith(".incoming/"):
+                continue
+            if path.is_dir():
+                with contextlib.suppress(OSError):  # not empty: holds what does not match
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+                deleted += 1
+        if prefix.endswith("/"):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return deleted
+
     async def presigned_url(self, key: str, expires: timedelta) -> str | None:  # noqa: ARG002
         return None  # a local directory has no URL of its own: the gateway streams it
 
@@ -196,13 +239,50 @@ class S3ObjectStore:
             response.release_conn()
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._client.remove_object, self._bucket, key)
+        from minio.error import S3Error
+
+        try:
+            await asyncio.to_thread(self._client.remove_object, self._bucket, key)
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket":  # S3 answers a missing key with success already
+                raise
+
+    async def delete_prefix(self, prefix: str) -> int:
+        _require_prefix(prefix)
+        return await asyncio.to_thread(self._delete_prefix, prefix)
+
+    def _delete_prefix(self, prefix: str) -> int:
+        from minio.deleteobjects import DeleteObject
+        from minio.error import S3Error
+
+        try:
+            names = [
+                str(found.object_name)
+                for found in self._client.list_objects(self._bucket, prefix=prefix, recursive=True)
+            ]
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return 0
+            raise
+        if not names:
+            return 0
+        # One request per thousand keys; the answer lists only the keys that failed, and is
+        # read to the end, or the requests are never sent.
+        errors = list(self._client.remove_objects(self._bucket, (DeleteObject(n) for n in names)))
+        if errors:
+            raise ObjectsNotDeleted(prefix, len(errors), f"{errors[0].code}: {errors[0].message}")
+        return len(names)
 
     async def presigned_url(self, key: str, expires: timedelta) -> str | None:
         url: str = await asyncio.to_thread(
             self._client.presigned_get_object, self._bucket, key, expires=expires
         )
         return url
+
+
+def _require_prefix(prefix: str) -> None:
+    if not prefix:
+        raise ValueError("an empty prefix would delete every object in the store")
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:

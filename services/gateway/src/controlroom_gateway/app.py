@@ -13,6 +13,7 @@ from controlroom_gateway import (
     handlers,
     lineage,
     openapi_doc,
+    retention,
     routing,
     run_events,
     schedules,
@@ -59,6 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         shell_processes=settings.syntax_shell_processes,
     )
     live_streams = LiveStreams.of(settings)
+    objects = build_object_store(settings.object_store)
     policy = CallbackPolicy(settings.callback_allowlist)
     limits = JobLimits(
         settings.job_types,
@@ -88,6 +90,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime.on_stop(syntax_checker.close)
         # One LISTEN connection wakes every live event stream of this process.
         runtime.background(live_streams.wakeups.run)
+        # Here and not in a separate projector: the purge deletes stored objects too.
+        retention.install(runtime, settings, objects)
         return runtime
 
     def configure(app: FastAPI) -> None:
@@ -116,7 +120,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.routing = routing_view
         app.description = DESCRIPTION
         app.version = "1.0.0"
-        app.state.object_store = build_object_store(settings.object_store)
+        app.state.object_store = objects
         app.add_middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,

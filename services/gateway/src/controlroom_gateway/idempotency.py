@@ -1,4 +1,8 @@
-"""``Idempotency-Key`` on submission: the same key and body within 24 h is the same run."""
+"""``Idempotency-Key`` on submission: the same key and body within the key's lifetime
+(``CONTROLROOM_IDEMPOTENCY_KEY_TTL_HOURS``, 24 h as Stripe keeps them) is the same run.
+
+A key past its lifetime never replays, whether or not retention has deleted its row yet:
+``reserve`` replaces it. Retention deletes the rest (``retention``)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controlroom_contracts.api import JobRequest
 from controlroom_gateway.store import idempotency_keys
 
-KEY_LIFETIME = timedelta(hours=24)
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """The client's key, and how long it names its submission."""
+
+    value: str
+    lifetime: timedelta
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,13 @@ async def reserve(
     session: AsyncSession,
     *,
     tenant_id: str,
-    key: str,
+    key: IdempotencyKey,
     fingerprint: str,
     run_id: UUID,
     created_at: datetime,
 ) -> PriorSubmission | None:
-    """Claim ``key`` for this submission, or return the submission that already holds it.
+    """Claim ``key`` for this submission, or return the submission that already holds it
+    (unless that one is past the key's lifetime: then the key is this submission's).
 
     Runs inside the submission's transaction: a concurrent request with the same key waits on
     the row lock and then sees the committed run.
@@ -47,14 +58,16 @@ async def reserve(
     t = idempotency_keys
     await session.execute(
         sa.delete(t).where(
-            t.c.tenant_id == tenant_id, t.c.key == key, t.c.created_at < created_at - KEY_LIFETIME
+            t.c.tenant_id == tenant_id,
+            t.c.key == key.value,
+            t.c.created_at < created_at - key.lifetime,
         )
     )
     inserted = await session.execute(
         insert(t)
         .values(
             tenant_id=tenant_id,
-            key=key,
+            key=key.value,
             fingerprint=fingerprint,
             run_id=run_id,
             created_at=created_at,
@@ -67,7 +80,7 @@ async def reserve(
     prior = (
         await session.execute(
             sa.select(t.c.run_id, t.c.created_at, t.c.fingerprint).where(
-                t.c.tenant_id == tenant_id, t.c.key == key
+                t.c.tenant_id == tenant_id, t.c.key == key.value
             )
         )
     ).one()

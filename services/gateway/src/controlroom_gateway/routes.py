@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -31,6 +31,7 @@ from controlroom_contracts.rpc import (
 )
 from controlroom_gateway import (
     event_size,
+    idempotency,
     job_checks,
     queue_info,
     service,
@@ -47,6 +48,7 @@ from controlroom_gateway.deps import (
     ExecutorsDep,
     LimitsDep,
     RuntimeDep,
+    SettingsDep,
     SubmissionsDep,
 )
 from controlroom_gateway.errors import PROBLEM, RunNotFound
@@ -99,18 +101,24 @@ async def submit_job(
     limits: LimitsDep,
     policy: CallbackPolicyDep,
     submissions: SubmissionsDep,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(
             min_length=1,
             max_length=255,
-            description="Same key + same body within 24 h returns the original run (200)",
+            description="Same key + same body within the key's lifetime (24 h unless "
+            "configured otherwise) returns the original run (200); after it, a new run",
         ),
     ] = None,
 ) -> SubmitResponse:
     job = await job_checks.acceptable_job(body, limits, policy)
-    submission = await queue_job(job, principal, runtime, submissions, idempotency_key)
+    key = None
+    if idempotency_key is not None:
+        lifetime = timedelta(hours=settings.idempotency_key_ttl_hours)
+        key = idempotency.IdempotencyKey(idempotency_key, lifetime)
+    submission = await queue_job(job, principal, runtime, submissions, key)
     if submission.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -124,7 +132,7 @@ async def accept_job(
     limits: JobLimits,
     policy: CallbackPolicy,
     submissions: SubmissionWriter,
-    idempotency_key: str | None,
+    idempotency_key: idempotency.IdempotencyKey | None,
 ) -> service.Submission:
     """Check a job and queue its run (running a template)."""
     job_checks.refuse(await job_checks.job_problems(job, limits, policy))
@@ -136,7 +144,7 @@ async def queue_job(
     principal: Principal,
     runtime: ServiceRuntime,
     submissions: SubmissionWriter,
-    idempotency_key: str | None,
+    idempotency_key: idempotency.IdempotencyKey | None,
 ) -> service.Submission:
     """Queue the run of a checked job."""
     if job.session_id is not None:

@@ -228,12 +228,15 @@ def new_submission(job: JobRequest, principal: Principal) -> JobSubmitted:
     )
 
 
-async def submit_with_key(uow: UnitOfWork, event: JobSubmitted, idempotency_key: str) -> Submission:
-    """Record the run and emit JobSubmitted, unless the key already names a submission."""
+async def submit_with_key(
+    uow: UnitOfWork, event: JobSubmitted, key: idempotency.IdempotencyKey
+) -> Submission:
+    """Record the run and emit JobSubmitted, unless the key already names a submission (made
+    within the key's lifetime)."""
     prior = await idempotency.reserve(
         uow.session,
         tenant_id=event.tenant_id,
-        key=idempotency_key,
+        key=key,
         fingerprint=idempotency.request_fingerprint(event.job),
         run_id=event.run_id,
         created_at=event.occurred_at,
@@ -241,7 +244,7 @@ async def submit_with_key(uow: UnitOfWork, event: JobSubmitted, idempotency_key:
     if prior is not None:
         if not prior.same_body:
             raise IdempotencyConflict(
-                f"Idempotency-Key {idempotency_key!r} was used with a different body",
+                f"Idempotency-Key {key.value!r} was used with a different body",
                 run_id=str(prior.run_id),
             )
         return Submission(prior.run_id, prior.created_at, replayed=True)

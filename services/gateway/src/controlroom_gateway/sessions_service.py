@@ -20,7 +20,7 @@ from controlroom_contracts.resources import SessionIn, SessionPage, SessionView
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.errors import NotFound
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
-from controlroom_gateway.store import runs, sessions
+from controlroom_gateway.store import SHOWN, runs, sessions
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,13 @@ async def _counts(
     """Runs per status of each session, in one GROUP BY.
 
     Filtered by tenant as well: a run submitted over NATS is not checked against the sessions
-    table, so another tenant's run may carry this session's id and must not be counted."""
+    table, so another tenant's run may carry this session's id and must not be counted. An
+    expired run is not counted either."""
     if not session_ids:
         return {}
     query = (
         sa.select(runs.c.session_id, runs.c.status, sa.func.count().label("n"))
-        .where(runs.c.tenant_id == tenant_id, runs.c.session_id.in_(session_ids))
+        .where(runs.c.tenant_id == tenant_id, runs.c.session_id.in_(session_ids), SHOWN)
         .group_by(runs.c.session_id, runs.c.status)
     )
     counts: dict[UUID, dict[RunStatus, int]] = {}

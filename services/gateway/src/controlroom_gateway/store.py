@@ -54,6 +54,12 @@ runs = sa.Table(
     sa.Column("attempts", JSONB, nullable=False, server_default="[]"),
     sa.Column("schedule_id", sa.Uuid, nullable=True),
     sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True),
+    sa.Column(
+        "expired_at",
+        sa.DateTime(timezone=True),
+        nullable=True,
+        comment="Past its retention: the API no longer shows it; deleted after a grace",
+    ),
     sa.Index("ix_runs_tenant_created", "tenant_id", "created_at"),
     sa.Index(
         "ix_runs_tenant_session",
@@ -67,6 +73,13 @@ runs = sa.Table(
         "schedule_id",
         postgresql_where=sa.text("schedule_id IS NOT NULL"),
     ),
+    # Retention (``retention``): runs still shown, by when they ended; expired runs, by when.
+    sa.Index(
+        "ix_runs_unexpired_completed",
+        "completed_at",
+        postgresql_where=sa.text("expired_at IS NULL"),
+    ),
+    sa.Index("ix_runs_expired", "expired_at", postgresql_where=sa.text("expired_at IS NOT NULL")),
 )
 
 sessions = sa.Table(
@@ -89,6 +102,7 @@ idempotency_keys = sa.Table(
     sa.Column("fingerprint", sa.Text, nullable=False),
     sa.Column("run_id", sa.Uuid, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_idempotency_keys_created", "created_at"),
 )
 
 run_events = sa.Table(
@@ -180,13 +194,27 @@ async def add_artifacts(session: AsyncSession, rows: Sequence[ArtifactRow]) -> N
     )
 
 
+SHOWN = runs.c.expired_at.is_(None)
+"""A run the API shows: not expired (see ``retention``).
+
+An expired run, its history and its artifacts are a 404, as a run that never existed, not a
+410 Gone: so do the systems whose run history expires (Databricks forgets a job run after 60
+days and then answers that it does not exist; a DAG run removed by Airflow's ``db clean`` is a
+404 from its REST API). A 410 would also hold only until the purge, after which an expired run
+cannot be told from an unknown one, so a client could not rely on it anyway."""
+
+
 async def get_artifact(
     session: AsyncSession, artifact_id: UUID, tenant_id: str
 ) -> ArtifactRow | None:
+    """The artifact, unless its run expired."""
+    expired_run = sa.exists().where(
+        runs.c.run_id == artifacts.c.run_id, runs.c.expired_at.is_not(None)
+    )
     row = (
         await session.execute(
             sa.select(artifacts).where(
-                artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id
+                artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id, ~expired_run
             )
         )
     ).first()
@@ -205,7 +233,7 @@ async def lock_run(session: AsyncSession, run_id: UUID, tenant_id: str) -> sa.Ro
     return (
         await session.execute(
             sa.select(runs)
-            .where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id)
+            .where(runs.c.run_id == run_id, runs.c.tenant_id == tenant_id, SHOWN)
             .with_for_update()
         )
     ).first()
@@ -261,7 +289,7 @@ _GET_RUN = sa.text(
            {", ".join(f"a.{c} AS artifact_{c}" for c in _ARTIFACT_COLUMNS)}
     FROM {runs.fullname} AS r
     LEFT JOIN {artifacts.fullname} AS a ON a.run_id = r.run_id AND a.tenant_id = r.tenant_id
-    WHERE r.run_id = :run_id AND r.tenant_id = :tenant_id
+    WHERE r.run_id = :run_id AND r.tenant_id = :tenant_id AND r.expired_at IS NULL
     ORDER BY a.created_at, a.path
     """
 ).bindparams(sa.bindparam("run_id", type_=sa.Uuid), sa.bindparam("tenant_id", type_=sa.Text))
@@ -292,7 +320,7 @@ async def run_state(
     row = (
         await session.execute(
             sa.select(runs.c.status, runs.c.attempt).where(
-                runs.c.run_id == run_id, runs.c.tenant_id == tenant_id
+                runs.c.run_id == run_id, runs.c.tenant_id == tenant_id, SHOWN
             )
         )
     ).first()
@@ -319,7 +347,7 @@ async def list_runs(
     after: tuple[datetime, UUID] | None,
 ) -> list[RunView]:
     """Newest first; keyset pagination on (created_at, run_id) so pages never shift."""
-    query = sa.select(runs).where(runs.c.tenant_id == tenant_id)
+    query = sa.select(runs).where(runs.c.tenant_id == tenant_id, SHOWN)
     if filters.status is not None:
         query = query.where(runs.c.status == filters.status.value)
     if filters.job_type is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from controlroom_notifier import handlers
+from controlroom_notifier import handlers, retention
 from controlroom_notifier.deliveries import DeliveryAdmin
 from controlroom_notifier.delivery import Deliverer
 from controlroom_notifier.pool import DeliveryPool
@@ -35,6 +35,7 @@ def create_app(
         pool = DeliveryPool(settings, runtime.sessions, deliverer)
         handlers.register(runtime, Notifier(pool.wake), DeliveryAdmin(runtime.sessions, pool.wake))
         runtime.background(pool.run)
+        retention.install(runtime, settings)
         return runtime
 
     return service_app("notifier", settings, build)

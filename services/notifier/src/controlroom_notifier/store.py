@@ -38,6 +38,14 @@ outcomes = sa.Table(
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("payload", JSONB, nullable=False),
+    sa.Column(
+        "recorded_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.now(),
+        comment="When the run's end was heard: retention ages the run's rows by it",
+    ),
+    sa.Index("ix_outcomes_recorded", "recorded_at"),
 )
 
 endpoints = sa.Table(
@@ -92,6 +100,12 @@ deliveries = sa.Table(
     ),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
     sa.Index("ix_deliveries_tenant_created", "tenant_id", "created_at", "id"),
+    # Retention: finished deliveries by age (``retention``).
+    sa.Index(
+        "ix_deliveries_finished_created",
+        "created_at",
+        postgresql_where=sa.text("status IN ('delivered', 'failed')"),
+    ),
 )
 
 

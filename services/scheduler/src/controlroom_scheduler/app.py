@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from controlroom_runtime.service import ServiceRuntime, service_app
 from controlroom_runtime.unit_of_work import unit_of_work
-from controlroom_scheduler import handlers
+from controlroom_scheduler import handlers, retention
 from controlroom_scheduler.dispatcher import Dispatcher
 from controlroom_scheduler.liveness import ExecutorBoard
 from controlroom_scheduler.routing import Routes
@@ -54,6 +54,7 @@ def create_app(settings: SchedulerSettings | None = None) -> FastAPI:
             batch=settings.schedule_batch,
         )
         runtime.background(ticker.run)
+        retention.install(runtime, settings)
         return runtime
 
     return service_app("scheduler", settings, build)

@@ -74,6 +74,12 @@ runs = sa.Table(
         "status",
         postgresql_where=sa.text("status IN ('dispatched', 'running')"),
     ),
+    # Retention: ended runs by when they were last written (``retention``).
+    sa.Index(
+        "ix_runs_ended",
+        "updated_at",
+        postgresql_where=sa.text("status IN ('completed', 'failed', 'cancelled')"),
+    ),
 )
 
 attempts = sa.Table(
@@ -128,6 +134,7 @@ pending_cancellations = sa.Table(
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("requested_by", sa.Text, nullable=False),
     sa.Column("requested_at", _TS, nullable=False),
+    sa.Index("ix_pending_cancellations_requested", "requested_at"),
     comment="Cancellations of runs not accepted yet: applied when their submission arrives",
 )
 
