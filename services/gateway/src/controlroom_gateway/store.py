@@ -129,6 +129,10 @@ artifacts = sa.Table(
     sa.Column("content_type", sa.Text, nullable=False),
     sa.Column("storage_key", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # A deleted artifact stays as a tombstone until its run is purged: the projector may
+    # meet the artifact's own ArtifactStored after an admin deleted it, and must not bring it
+    # back (its insert does nothing on a row that exists).
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_artifacts_run_id", "run_id"),
 )
 
@@ -207,14 +211,17 @@ cannot be told from an unknown one, so a client could not rely on it anyway."""
 async def get_artifact(
     session: AsyncSession, artifact_id: UUID, tenant_id: str
 ) -> ArtifactRow | None:
-    """The artifact, unless its run expired."""
+    """The artifact, unless it was deleted or its run expired."""
     expired_run = sa.exists().where(
         runs.c.run_id == artifacts.c.run_id, runs.c.expired_at.is_not(None)
     )
     row = (
         await session.execute(
-            sa.select(artifacts).where(
-                artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id, ~expired_run
+            sa.select(*(artifacts.c[c] for c in _ARTIFACT_COLUMNS)).where(
+                artifacts.c.id == artifact_id,
+                artifacts.c.tenant_id == tenant_id,
+                artifacts.c.deleted_at.is_(None),
+                ~expired_run,
             )
         )
     ).first()
@@ -222,10 +229,15 @@ async def get_artifact(
 
 
 async def delete_artifact(session: AsyncSession, artifact_id: UUID, tenant_id: str) -> None:
+    """Leave a tombstone (see ``artifacts.deleted_at``), not a gap the projector could fill."""
     await session.execute(
-        sa.delete(artifacts).where(
-            artifacts.c.id == artifact_id, artifacts.c.tenant_id == tenant_id
+        sa.update(artifacts)
+        .where(
+            artifacts.c.id == artifact_id,
+            artifacts.c.tenant_id == tenant_id,
+            artifacts.c.deleted_at.is_(None),
         )
+        .values(deleted_at=sa.func.now())
     )
 
 
@@ -282,13 +294,14 @@ async def write_runs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> N
 
 
 _RUN_COLUMNS = [c.name for c in runs.c]
-_ARTIFACT_COLUMNS = [c.name for c in artifacts.c]
+_ARTIFACT_COLUMNS = [c.name for c in artifacts.c if c.name != "deleted_at"]
 _GET_RUN = sa.text(
     f"""
     SELECT {", ".join(f"r.{c}" for c in _RUN_COLUMNS)},
            {", ".join(f"a.{c} AS artifact_{c}" for c in _ARTIFACT_COLUMNS)}
     FROM {runs.fullname} AS r
-    LEFT JOIN {artifacts.fullname} AS a ON a.run_id = r.run_id AND a.tenant_id = r.tenant_id
+    LEFT JOIN {artifacts.fullname} AS a
+           ON a.run_id = r.run_id AND a.tenant_id = r.tenant_id AND a.deleted_at IS NULL
     WHERE r.run_id = :run_id AND r.tenant_id = :tenant_id AND r.expired_at IS NULL
     ORDER BY a.created_at, a.path
     """
