@@ -195,6 +195,7 @@ async def test_a_job_gets_every_limit_and_callback_problem_at_once(
         "code": {"files": [{"path": "a.py", "content": ""}]},
         "created_by": "t",
         "lane": "Z",
+        "timeout_seconds": 7 * 24 * 3600,
         "callbacks": {"on_fail": "http://10.0.0.5/hook", "on_complete": "http://10.0.0.6/hook"},
     }
     refused = await client.post("/api/v1/jobs/run", json=body)
@@ -202,12 +203,14 @@ async def test_a_job_gets_every_limit_and_callback_problem_at_once(
     assert refused.json()["title"] == "Invalid job"
     assert [(e["field"], e["type"]) for e in refused.json()["errors"]] == [
         ("body.lane", "unknown_lane"),
+        ("body.timeout_seconds", "too_large"),
         ("body.callbacks.on_complete", "callback.private"),
         ("body.callbacks.on_fail", "callback.private"),
     ]
     report = (await client.post("/api/v1/jobs/validate", json=body)).json()
     assert [e["code"] for e in report["errors"]] == [
         "limits.unknown_lane",
+        "limits.too_large",
         "callback.private",
         "callback.private",
     ]

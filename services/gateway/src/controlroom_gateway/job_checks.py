@@ -106,20 +106,16 @@ def schema_problems(exc: ValidationError, body: Any) -> list[JobProblem]:
 
 
 def _limit_problems(job: JobRequest, limits: JobLimits) -> list[JobProblem]:
-    try:
-        limits.check(job)
-    except InvalidJob as exc:
-        return [
-            JobProblem(
-                type=e["type"],
-                message=e["message"],
-                field=e["field"],
-                family="limits",
-                summary=exc.detail,
-            )
-            for e in exc.extensions.get("errors", [])
-        ]
-    return []
+    return [
+        JobProblem(
+            type=error["type"],
+            message=error["message"],
+            field=error["field"],
+            family="limits",
+            summary=summary,
+        )
+        for summary, error in limits.problems(job)
+    ]
 
 
 async def _callback_problems(urls: dict[str, str], policy: CallbackPolicy) -> list[JobProblem]:

@@ -124,61 +124,62 @@ class JobLimits:
 
     def check(self, job: JobRequest) -> None:
         """Refuse what the schema alone cannot: unknown job types and lanes, a timeout over
-        the deployment's maximum, oversized code."""
-        if job.lane is not None and job.lane not in self.lanes:
+        the deployment's maximum, oversized code; every such problem at once."""
+        found = self.problems(job)
+        if found:
             raise InvalidJob(
+                "; ".join(summary for summary, _error in found),
+                errors=[error for _summary, error in found],
+            )
+
+    def problems(self, job: JobRequest) -> list[tuple[str, dict[str, str]]]:
+        """Each problem: a sentence for the detail, and its ``errors`` entry."""
+        found: list[tuple[str, dict[str, str]]] = []
+
+        def problem(summary: str, field: str, message: str, type_: str) -> None:
+            found.append((summary, {"field": field, "message": message, "type": type_}))
+
+        if job.lane is not None and job.lane not in self.lanes:
+            problem(
                 f"unknown lane {job.lane!r}",
-                errors=[
-                    {
-                        "field": "body.lane",
-                        "message": f"must be one of {list(self.lanes)}",
-                        "type": "unknown_lane",
-                    }
-                ],
+                "body.lane",
+                f"must be one of {list(self.lanes)}",
+                "unknown_lane",
             )
         if job.timeout_seconds is not None and job.timeout_seconds > self.max_timeout_seconds:
-            raise InvalidJob(
+            problem(
                 f"timeout_seconds {job.timeout_seconds} is over the maximum "
                 f"{self.max_timeout_seconds}",
-                errors=[
-                    {
-                        "field": "body.timeout_seconds",
-                        "message": f"must be at most {self.max_timeout_seconds}",
-                        "type": "too_large",
-                    }
-                ],
+                "body.timeout_seconds",
+                f"must be at most {self.max_timeout_seconds}",
+                "too_large",
             )
         if job.job_type not in self.job_types:
-            raise InvalidJob(
+            problem(
                 f"unknown job_type {job.job_type!r}",
-                errors=[
-                    {
-                        "field": "body.job_type",
-                        "message": f"must be one of {sorted(self.job_types)}",
-                        "type": "unknown_job_type",
-                    }
-                ],
+                "body.job_type",
+                f"must be one of {sorted(self.job_types)}",
+                "unknown_job_type",
             )
         total = 0
         for index, file in enumerate(job.code.files):
             size = len(file.content.encode())
             total += size
             if size > self.max_file_bytes:
-                raise InvalidJob(
+                problem(
                     f"code file {file.path!r} is {size} bytes; the limit is {self.max_file_bytes}",
-                    errors=[
-                        {
-                            "field": f"body.code.files.{index}.content",
-                            "message": f"larger than {self.max_file_bytes} bytes",
-                            "type": "too_large",
-                        }
-                    ],
+                    f"body.code.files.{index}.content",
+                    f"larger than {self.max_file_bytes} bytes",
+                    "too_large",
                 )
         if total > self.max_total_bytes:
-            raise InvalidJob(
+            problem(
                 f"code files total {total} bytes; the limit is {self.max_total_bytes}",
-                errors=[{"field": "body.code.files", "message": "too large", "type": "too_large"}],
+                "body.code.files",
+                "too large",
+                "too_large",
             )
+        return found
 
 
 async def url_problem(policy: CallbackPolicy, url: str, field: str) -> dict[str, str] | None:
