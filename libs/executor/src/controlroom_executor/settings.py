@@ -40,14 +40,6 @@ class ExecutorSettings(RoutingSettings):
         'per tenant ("*" for every tenant): {"acme": {"API_TOKEN": "..."}}',
     )
 
-    run_retention_days: float = Field(
-        default=90.0,
-        gt=0,
-        description="With run_purge_grace_days: how long after an attempt finished its row is "
-        "kept, and a cancellation heard (the gateway's settings of the same names)",
-    )
-    run_purge_grace_days: float = Field(default=7.0, ge=0)
-
     checkout: CheckoutSettings = Field(
         default_factory=CheckoutSettings,
         description="How a job's repository is checked out (CONTROLROOM_CHECKOUT__TIMEOUT_SECONDS, "

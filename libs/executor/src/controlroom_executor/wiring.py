@@ -113,7 +113,8 @@ def install_executor(
 
     runtime.background(recover)
     runtime.on_stop(stop)
-    kept_for = timedelta(days=settings.run_retention_days + settings.run_purge_grace_days)
+    retention = runtime.settings
+    kept_for = timedelta(days=retention.run_retention_days + retention.run_purge_grace_days)
     for rule in retention_rules(tables, kept_for):
         runtime.retain(rule)
     runtime.background(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
     30)."""
     retention_interval_seconds: float = 600.0
     """How often each service deletes what is past its horizon."""
+    run_retention_days: float = Field(default=90.0, gt=0)
+    """A run that ended this long ago expires: the gateway answers 404 for it, its history and
+    its artifacts, and leaves it out of listings and counts."""
+    run_purge_grace_days: float = Field(default=7.0, ge=0)
+    """How long after it expired a run is deleted: by the gateway with its history, artifacts
+    and their stored objects; by the scheduler, notifier and executors with their rows of it."""
 
     @model_validator(mode="before")
     @classmethod

@@ -88,18 +88,6 @@ class GatewaySettings(ServiceSettings, RunPolicySettings, RoutingSettings):
         description="How long an Idempotency-Key replays its submission (Stripe's 24 h); past "
         "it the same key makes a new run, and the key's row is deleted",
     )
-    run_retention_days: float = Field(
-        default=90.0,
-        gt=0,
-        description="A run that ended this long ago expires: the API answers 404 for it, its "
-        "history and its artifacts, and leaves it out of listings and counts",
-    )
-    run_purge_grace_days: float = Field(
-        default=7.0,
-        ge=0,
-        description="How long an expired run is kept before it is deleted with its history, "
-        "its artifacts' rows and their stored objects",
-    )
 
     @field_validator("jwt_secret")
     @classmethod

@@ -50,13 +50,6 @@ class NotifierSettings(ServiceSettings):
         description="Deliveries of one tenant in flight at once, so that a tenant's slow "
         "receivers never hold every worker",
     )
-    run_retention_days: float = Field(
-        default=90.0,
-        gt=0,
-        description="With run_purge_grace_days: how long after a run ended its outcome, "
-        "callbacks and finished deliveries are kept (the gateway's settings of the same names)",
-    )
-    run_purge_grace_days: float = Field(default=7.0, ge=0)
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> NotifierSettings:

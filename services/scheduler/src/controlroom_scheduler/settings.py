@@ -52,13 +52,6 @@ class SchedulerSettings(ServiceSettings, RunPolicySettings, RoutingSettings):
         description="How long a tick waits for the gateway's template job; unanswered, the "
         "tick stays due and is asked for again",
     )
-    run_retention_days: float = Field(
-        default=90.0,
-        gt=0,
-        description="With run_purge_grace_days: how long after a run ended its rows and "
-        "attempts are kept (the gateway's settings of the same names)",
-    )
-    run_purge_grace_days: float = Field(default=7.0, ge=0)
 
     @field_validator("tenant_limits", mode="before")
     @classmethod
