@@ -15,12 +15,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import Callbacks, CodeBundle, CodeFile, JobRequest, JobSpec
-from controlroom_contracts.base import utc_now
-from controlroom_contracts.events import JobSubmitted, RunCompleted
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.receiver import CallbackReceiver
-from controlroom_devstack.tap import EventTap
+from controlroom_devstack.tap import EventTap, publish_finished_run
 from controlroom_devstack.waiting import eventually
 from controlroom_gateway.app import create_app as gateway_app
 from controlroom_gateway.settings import GatewaySettings
@@ -62,28 +59,8 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
     await server.stop()
 
 
-async def _finish_run(tap: EventTap, url: str, tenant: str = "acme") -> str:
-    submitted = JobSubmitted(
-        tenant_id=tenant,
-        run_id=uuid4(),
-        job=JobRequest(
-            job_type="diagram_export",
-            spec=JobSpec(text="x"),
-            code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
-            created_by="test",
-            callbacks=Callbacks.model_validate({"on_complete": url}),
-        ),
-    )
-    done = RunCompleted(
-        tenant_id=tenant, run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now()
-    )
-    await tap.publish(submitted.subject, submitted.model_dump_json().encode())
-    await tap.publish(done.subject, done.model_dump_json().encode())
-    return str(submitted.run_id)
-
-
 async def _failed_delivery(tap: EventTap, url: str, tenant: str = "acme") -> dict[str, Any]:
-    run_id = await _finish_run(tap, url, tenant)
+    run_id = await publish_finished_run(tap, tenant, url)
     failed = await tap.wait_for(subjects.WEBHOOK_FAILED, lambda d: d["run_id"] == run_id)
     return failed.data
 

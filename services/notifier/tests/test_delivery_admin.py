@@ -16,9 +16,6 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import Callbacks, CodeBundle, CodeFile, JobRequest, JobSpec
-from controlroom_contracts.base import utc_now
-from controlroom_contracts.events import JobSubmitted, RunCompleted
 from controlroom_contracts.management import (
     ListWebhookDeliveries,
     RedeliverWebhookDeliveries,
@@ -26,7 +23,7 @@ from controlroom_contracts.management import (
 )
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.receiver import CallbackReceiver
-from controlroom_devstack.tap import EventTap
+from controlroom_devstack.tap import EventTap, publish_finished_run
 from controlroom_devstack.waiting import eventually
 from controlroom_notifier.app import create_app
 from controlroom_notifier.settings import DEVELOPMENT_SECRET, NotifierSettings
@@ -46,26 +43,6 @@ async def notifier(nats_url: str, database_url: str) -> AsyncIterator[None]:
         yield
 
 
-async def _finish_run(tap: EventTap, tenant: str, url: str) -> str:
-    submitted = JobSubmitted(
-        tenant_id=tenant,
-        run_id=uuid4(),
-        job=JobRequest(
-            job_type="diagram_export",
-            spec=JobSpec(text="x"),
-            code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
-            created_by="test",
-            callbacks=Callbacks.model_validate({"on_complete": url}),
-        ),
-    )
-    done = RunCompleted(
-        tenant_id=tenant, run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now()
-    )
-    await tap.publish(submitted.subject, submitted.model_dump_json().encode())
-    await tap.publish(done.subject, done.model_dump_json().encode())
-    return str(submitted.run_id)
-
-
 async def _listed(tap: EventTap, tenant: str = "t1", **filters: Any) -> list[dict[str, Any]]:
     answer = await tap.ask(ListWebhookDeliveries(tenant_id=tenant, **filters))
     items: list[dict[str, Any]] = answer["items"]
@@ -80,7 +57,7 @@ async def test_an_exhausted_delivery_is_kept_failed_and_redelivered_under_the_sa
     receiver = CallbackReceiver(fail_first=2)
     await receiver.start()
     try:
-        run_id = await _finish_run(event_tap, "t1", receiver.url("flaky"))
+        run_id = await publish_finished_run(event_tap, "t1", receiver.url("flaky"))
         failed = await event_tap.wait_for(subjects.WEBHOOK_FAILED, lambda d: d["run_id"] == run_id)
         assert failed.data["attempts"] == 2
 
@@ -139,9 +116,9 @@ async def test_redelivering_all_failed_touches_only_the_tenants_failed_ones(
     await down.start()
     await up.start()
     try:
-        mine = [await _finish_run(event_tap, "t1", down.url(f"t1-{i}")) for i in range(2)]
-        theirs = await _finish_run(event_tap, "t2", down.url("t2"))
-        fine = await _finish_run(event_tap, "t1", up.url("fine"))
+        mine = [await publish_finished_run(event_tap, "t1", down.url(f"t1-{i}")) for i in range(2)]
+        theirs = await publish_finished_run(event_tap, "t2", down.url("t2"))
+        fine = await publish_finished_run(event_tap, "t1", up.url("fine"))
         for run_id in [*mine, theirs]:
             await eventually(partial(_failures, event_tap, run_id, 1), what=f"{run_id} failed")
         await event_tap.wait_for(subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == fine)
@@ -174,7 +151,9 @@ async def test_listing_pages_newest_first_and_other_tenants_ids_are_not_found(
     receiver = CallbackReceiver()
     await receiver.start()
     try:
-        runs = [await _finish_run(event_tap, "t1", receiver.url(f"r{i}")) for i in range(3)]
+        runs = [
+            await publish_finished_run(event_tap, "t1", receiver.url(f"r{i}")) for i in range(3)
+        ]
         await receiver.wait_for(lambda _r: len(receiver.received) == 3)
 
         async def all_three() -> list[dict[str, Any]]:

@@ -11,18 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from uuid import uuid4
 
 import pytest
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import Callbacks, CodeBundle, CodeFile, JobRequest, JobSpec
-from controlroom_contracts.base import utc_now
-from controlroom_contracts.events import JobSubmitted, RunCompleted
 from controlroom_devstack.infra import free_port
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.receiver import CallbackReceiver
-from controlroom_devstack.tap import EventTap
+from controlroom_devstack.tap import EventTap, publish_finished_run
 from controlroom_devstack.waiting import until
 from controlroom_notifier.app import create_app
 from controlroom_notifier.settings import NotifierSettings
@@ -143,27 +139,6 @@ def _settings(nats_url: str, database_url: str, **overrides: Any) -> NotifierSet
     )
 
 
-async def _finish_run(tap: EventTap, tenant: str, url: str) -> str:
-    """A run of ``tenant`` whose on_complete is ``url``, submitted and completed; its id."""
-    submitted = JobSubmitted(
-        tenant_id=tenant,
-        run_id=uuid4(),
-        job=JobRequest(
-            job_type="diagram_export",
-            spec=JobSpec(text="x"),
-            code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
-            created_by="test",
-            callbacks=Callbacks.model_validate({"on_complete": url}),
-        ),
-    )
-    done = RunCompleted(
-        tenant_id=tenant, run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now()
-    )
-    await tap.publish(submitted.subject, submitted.model_dump_json().encode())
-    await tap.publish(done.subject, done.model_dump_json().encode())
-    return str(submitted.run_id)
-
-
 async def test_a_hanging_receiver_holds_one_worker_while_another_tenant_is_delivered(
     nats_url: str, database_url: str, event_tap: EventTap, receiver: CallbackReceiver
 ) -> None:
@@ -172,10 +147,10 @@ async def test_a_hanging_receiver_holds_one_worker_while_another_tenant_is_deliv
     )
     async with raw_receiver(hang) as slow, running(create_app(settings)):
         for _ in range(3):
-            await _finish_run(event_tap, "slow-tenant", slow.url("slow"))
+            await publish_finished_run(event_tap, "slow-tenant", slow.url("slow"))
         await until(lambda: len(slow.requests) >= 1, what="the slow receiver holding a request")
 
-        fast_run = await _finish_run(event_tap, "fast-tenant", receiver.url("fast"))
+        fast_run = await publish_finished_run(event_tap, "fast-tenant", receiver.url("fast"))
         await receiver.wait_for(lambda r: r.path == "/fast")
         await event_tap.wait_for(subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == fast_run)
         # Delivered while the slow receiver still holds its request, and the slow tenant's
@@ -192,7 +167,7 @@ async def test_a_receiver_trickling_its_headers_is_cut_off_at_the_deadline(
         nats_url, database_url, webhook_deadline_seconds=1.0, webhook_max_attempts=1
     )
     async with raw_receiver(trickle_headers) as slow, running(create_app(settings)):
-        run_id = await _finish_run(event_tap, "t1", slow.url("slow"))
+        run_id = await publish_finished_run(event_tap, "t1", slow.url("slow"))
         failed = await event_tap.wait_for(subjects.WEBHOOK_FAILED, lambda d: d["run_id"] == run_id)
         assert "deadline" in failed.data["error"] and failed.data["attempts"] == 1
         await until(lambda: slow.open == 0, what="the notifier closing the connection")
@@ -204,7 +179,7 @@ async def test_a_200_with_an_endless_or_trickled_body_is_delivered_after_a_cappe
 ) -> None:
     settings = _settings(nats_url, database_url, webhook_deadline_seconds=2.0)
     async with raw_receiver(behaviour) as talker, running(create_app(settings)):
-        run_id = await _finish_run(event_tap, "t1", talker.url("talk"))
+        run_id = await publish_finished_run(event_tap, "t1", talker.url("talk"))
         delivered = await event_tap.wait_for(
             subjects.WEBHOOK_DELIVERED, lambda d: d["run_id"] == run_id
         )

@@ -91,3 +91,31 @@ class EventTap:
     ) -> None:
         """Publish through JetStream and wait for the stream to store it."""
         await self.client.jetstream().publish(subject, payload, headers=headers)
+
+
+async def publish_finished_run(tap: EventTap, tenant: str, on_complete: str) -> str:
+    """A run of ``tenant`` whose on_complete callback is ``on_complete``, submitted and
+    completed straight on NATS (as the gateway and the scheduler would); its id."""
+    from uuid import uuid4
+
+    from controlroom_contracts.api import Callbacks, CodeBundle, CodeFile, JobRequest, JobSpec
+    from controlroom_contracts.base import utc_now
+    from controlroom_contracts.events import JobSubmitted, RunCompleted
+
+    submitted = JobSubmitted(
+        tenant_id=tenant,
+        run_id=uuid4(),
+        job=JobRequest(
+            job_type="diagram_export",
+            spec=JobSpec(text="x"),
+            code=CodeBundle(files=[CodeFile(path="a.py", content="")]),
+            created_by="test",
+            callbacks=Callbacks.model_validate({"on_complete": on_complete}),
+        ),
+    )
+    done = RunCompleted(
+        tenant_id=tenant, run_id=submitted.run_id, attempt=1, summary="ok", finished_at=utc_now()
+    )
+    await tap.publish(submitted.subject, submitted.model_dump_json().encode())
+    await tap.publish(done.subject, done.model_dump_json().encode())
+    return str(submitted.run_id)
