@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install up down logs test lint bench contracts clean images deadletters
+.PHONY: install up down logs test test-chaos lint bench contracts clean images deadletters
 
 $(UV):
 	$(PYTHON) -m venv $(BOOT)
@@ -31,6 +31,9 @@ lint: install  ## ruff + mypy --strict
 
 test: install lint  ## every test, against real nats-server and Postgres
 	$(BIN)/pytest
+
+test-chaos: install  ## the whole fault/load/soak suite, long scenarios too (~30 min); rewrites docs/reliability.md
+	$(BIN)/pytest tests/chaos -m ""
 
 bench: install  ## latency and throughput beside the targets
 	$(BIN)/python -m controlroom_devstack.bench

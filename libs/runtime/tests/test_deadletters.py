@@ -20,6 +20,7 @@ from controlroom_runtime import deadletters
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.settings import ServiceSettings
+from controlroom_runtime.streams import provision_streams
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 from .test_consumer import MIGRATIONS, applied, metadata
@@ -42,6 +43,14 @@ async def test_dead_letters_are_listed_shown_and_replayed_to_the_consumer_once_f
         if broken["yes"]:
             raise RuntimeError("a bug in this handler")
         await uow.session.execute(sa.insert(applied).values(event_id=event.event_id))
+
+    client = await nats.connect(nats_url)
+    try:
+        await provision_streams(client.jetstream())  # a dead-letter stream never written to
+    finally:
+        await client.close()
+    assert await deadletters.run(["list"], nats_url) == 0
+    assert capsys.readouterr().out.strip() == "no dead-lettered messages"
 
     runtime = ServiceRuntime(
         name=CONSUMER,

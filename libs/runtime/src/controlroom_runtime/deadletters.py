@@ -48,7 +48,9 @@ class NotReplayable(Exception):
 async def records(js: JetStreamContext, consumer: str | None = None) -> AsyncIterator[Record]:
     """Every record in the dead-letter stream, oldest first (of ``consumer`` only if given)."""
     state = (await js.stream_info(STREAM)).state
-    for sequence in range(state.first_seq, state.last_seq + 1):
+    if state.messages == 0:  # a stream never written to says first_seq 0, which get_msg refuses
+        return
+    for sequence in range(max(state.first_seq, 1), state.last_seq + 1):
         record = await get(js, sequence)
         if record is not None and (consumer is None or record.letter.consumer == consumer):
             yield record
@@ -56,6 +58,8 @@ async def records(js: JetStreamContext, consumer: str | None = None) -> AsyncIte
 
 async def get(js: JetStreamContext, sequence: int) -> Record | None:
     """The record at ``sequence``, or None if there is none (replayed, or expired)."""
+    if sequence < 1:
+        return None
     try:
         raw = await js.get_msg(STREAM, sequence)
     except NotFoundError:

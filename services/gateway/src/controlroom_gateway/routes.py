@@ -158,7 +158,9 @@ async def queue_job(
         await submissions.write(event)
         submission = service.Submission(event.run_id, event.occurred_at, replayed=False)
     else:
-        async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+        # Committed is accepted: the answer does not wait for the stream's ack (the relay
+        # publishes what this publish misses, so a NATS outage costs clients no time).
+        async with unit_of_work(runtime.sessions, runtime.outbox, await_publish=False) as uow:
             submission = await service.submit_with_key(uow, event, idempotency_key)
     log.info("job submitted", extra={"run_id": str(submission.run_id), "job_type": job.job_type})
     return submission
@@ -229,7 +231,7 @@ async def get_run(
 async def cancel_run(
     run_id: UUID, principal: CurrentOperator, runtime: RuntimeDep
 ) -> RunCancelAccepted:
-    async with unit_of_work(runtime.sessions, runtime.outbox) as uow:
+    async with unit_of_work(runtime.sessions, runtime.outbox, await_publish=False) as uow:
         current = await service.request_cancel(uow, run_id, principal)
     return RunCancelAccepted(run_id=run_id, status=current)
 
