@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 from controlroom_contracts.api import JobRequest
-from controlroom_contracts.base import Message
 from controlroom_gateway.errors import PayloadTooLarge
 from controlroom_runtime.jetstream_publisher import wire_size
 from controlroom_runtime.outbox import OutgoingMessage
@@ -63,18 +62,3 @@ def ensure_publishable(
         limit_bytes=limit,
         parts=[{"field": name, "bytes": bytes_} for name, bytes_ in parts],
     )
-
-
-def ensure_event_fits(event: Message, max_payload: int) -> None:
-    """``ensure_publishable`` for an event pushed over REST (a log batch, an artifact)."""
-    payload = event.model_dump_json().encode()
-    message = OutgoingMessage(event.event_id, event.subject, payload, _TYPICAL_HEADERS)
-    ensure_publishable(message, max_payload)
-
-
-_TYPICAL_HEADERS = {
-    "Nats-Msg-Id": "00000000-0000-0000-0000-000000000000",
-    "content-type": "application/json",
-    "traceparent": "00-" + "0" * 32 + "-" + "0" * 16 + "-01",
-}
-"""Headers as ``outgoing`` sets them, for the size of an event not yet made a message."""

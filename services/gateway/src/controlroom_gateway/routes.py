@@ -151,17 +151,18 @@ async def queue_job(
         async with runtime.autocommit.connect() as connection:
             await sessions_service.require_session(connection, principal.tenant_id, job.session_id)
     event = service.new_submission(job, principal)
-    event_size.ensure_publishable(
-        submission_message(event), runtime.broker.connection.max_payload, job=job
-    )
+    # Serialised once, here in the request's task (so it carries the request's trace): the
+    # size check and the outbox take the same bytes.
+    message = submission_message(event)
+    event_size.ensure_publishable(message, runtime.broker.connection.max_payload, job=job)
     if idempotency_key is None:
-        await submissions.write(event)
+        await submissions.write(event, message)
         submission = service.Submission(event.run_id, event.occurred_at, replayed=False)
     else:
         # Committed is accepted: the answer does not wait for the stream's ack (the relay
         # publishes what this publish misses, so a NATS outage costs clients no time).
         async with unit_of_work(runtime.sessions, runtime.outbox, await_publish=False) as uow:
-            submission = await service.submit_with_key(uow, event, idempotency_key)
+            submission = await service.submit_with_key(uow, event, message, idempotency_key)
     log.info("job submitted", extra={"run_id": str(submission.run_id), "job_type": job.job_type})
     return submission
 

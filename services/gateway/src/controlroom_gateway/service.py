@@ -35,8 +35,8 @@ from controlroom_gateway.errors import (
     RunAlreadyFinished,
     RunNotFound,
 )
-from controlroom_gateway.submissions import submission_message
 from controlroom_runtime.callback_policy import CallbackPolicy
+from controlroom_runtime.outbox import OutgoingMessage, outgoing
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,9 @@ async def push_event(
         event = RunLog(**common, stream=body.data.stream, lines=body.data.lines)
     else:
         event = ArtifactReported(**common, **body.data.model_dump())
-    event_size.ensure_event_fits(event, max_payload)
-    await uow.emit(event)
+    message = outgoing(event, message_id=event.event_id, subject=event.subject)
+    event_size.ensure_publishable(message, max_payload)
+    await uow.emit_outgoing(message)
 
 
 class JobLimits:
@@ -230,10 +231,13 @@ def new_submission(job: JobRequest, principal: Principal) -> JobSubmitted:
 
 
 async def submit_with_key(
-    uow: UnitOfWork, event: JobSubmitted, key: idempotency.IdempotencyKey
+    uow: UnitOfWork,
+    event: JobSubmitted,
+    message: OutgoingMessage,
+    key: idempotency.IdempotencyKey,
 ) -> Submission:
-    """Record the run and emit JobSubmitted, unless the key already names a submission (made
-    within the key's lifetime)."""
+    """Record the run and emit JobSubmitted (``message``, its ``submission_message``), unless
+    the key already names a submission (made within the key's lifetime)."""
     prior = await idempotency.reserve(
         uow.session,
         tenant_id=event.tenant_id,
@@ -250,5 +254,5 @@ async def submit_with_key(
             )
         return Submission(prior.run_id, prior.created_at, replayed=True)
     await submitted_runs.insert_runs(uow.session, [submitted_runs.submitted_run(event)])
-    await uow.emit_outgoing(submission_message(event))
+    await uow.emit_outgoing(message)
     return Submission(event.run_id, event.occurred_at, replayed=False)

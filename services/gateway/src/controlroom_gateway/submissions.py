@@ -61,12 +61,12 @@ class SubmissionWriter:
         round trips around it."""
         self._engine, self._outbox = autocommit_engine, outbox
 
-    async def write(self, event: JobSubmitted) -> None:
-        """Return once the run and its JobSubmitted are committed (published soon after)."""
+    async def write(self, event: JobSubmitted, message: OutgoingMessage) -> None:
+        """Return once the run and its JobSubmitted (``message``, its ``submission_message``)
+        are committed (published soon after)."""
         if self._stopped:
             raise UpstreamUnavailable("the gateway is stopping")
-        # Serialised here, in the request's task, so the event carries the request's trace.
-        queued = _Queued(event, submission_message(event))
+        queued = _Queued(event, message)
         async with self._ready:
             self._queue.append(queued)
             self._ready.notify()
