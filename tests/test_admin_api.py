@@ -89,7 +89,7 @@ async def test_lineage_edges_are_managed_by_admins_and_read_by_viewers(
         "/api/v1/lineage/graph", params={"entity": "silver.accounts"}, headers=viewer
     )
     assert graph.json()["upstream"] == [
-        {"entity": "crm.accounts", "job_id": None, "job_type": None, "depth": 1}
+        {"entity": "crm.accounts", "job_id": None, "job": "manual", "depth": 1}
     ]
     for i in range(3):
         added = await api.post(

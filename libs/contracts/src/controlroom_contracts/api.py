@@ -99,6 +99,18 @@ def reject_nul(value: str) -> str:
 NoNulStr = Annotated[str, AfterValidator(reject_nul)]
 
 
+JobName = Annotated[
+    NoNulStr,
+    Field(
+        min_length=1,
+        max_length=1_024,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="A job's name: a lineage edge is identified by its source, target and job",
+        examples=["nightly_orders"],
+    ),
+]
+
+
 class ApiModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -245,6 +257,12 @@ class JobRequest(ApiModel):
         description="Per attempt; default 600, at most the deployment's maximum (default 3600)",
     )
     session_id: UUID | None = Field(default=None, description="The session the run belongs to")
+    name: JobName | None = Field(
+        default=None,
+        description="The job's name (Databricks' run_name): its lineage edges are recorded "
+        "under it; default: the template's name for template and scheduled runs, else the "
+        "job type",
+    )
 
 
 class SubmitResponse(ApiModel):

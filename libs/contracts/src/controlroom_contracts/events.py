@@ -242,11 +242,15 @@ class RunRetryScheduled(Decision):
 
 
 class LineageRecorded(RunMessage, Event):
+    """A completed run's lineage: an edge from every declared source to every target."""
+
     subject: ClassVar[str] = subjects.LINEAGE_RECORDED
     event_type: Literal["lineage.recorded"] = "lineage.recorded"
-    edge_id: UUID
-    source_entity: str
-    target_entity: str
+    job: str
+    sources: list[str]
+    targets: list[str]
+    edges: int = Field(ge=0, description="Edges the run was recorded on")
+    new_edges: int = Field(ge=0, description="Of those, edges no run had recorded before")
 
 
 class WebhookDelivered(RunMessage, Event):
@@ -308,6 +312,17 @@ class LineageEdgeRemoved(Event):
     event_type: Literal["lineage.edge_removed"] = "lineage.edge_removed"
     edge_id: UUID
     removed_by: str
+    reason: str | None = None
+
+
+class LineageEdgeRestored(Event):
+    """An admin restored an edge marked deleted: it is back in the graph."""
+
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_RESTORED
+    event_type: Literal["lineage.edge_restored"] = "lineage.edge_restored"
+    edge_id: UUID
+    restored_by: str
+    reason: str | None = None
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -338,6 +353,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     WebhookEndpointRemoved,
     LineageEdgeAdded,
     LineageEdgeRemoved,
+    LineageEdgeRestored,
 )
 
 EVENT_BY_SUBJECT: dict[str, type[Event]] = {e.subject: e for e in ALL_EVENTS}

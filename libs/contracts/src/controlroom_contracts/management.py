@@ -14,20 +14,14 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import ApiModel, NoNulStr
+from controlroom_contracts.api import ApiModel, JobName, NoNulStr
+from controlroom_contracts.entities import CanonicalEntity
+from controlroom_contracts.rpc import EdgeOrigin
 
 WebhookEventType = Literal["run.completed", "run.failed", "run.cancelled"]
 WEBHOOK_EVENT_TYPES: tuple[WebhookEventType, ...] = ("run.completed", "run.failed", "run.cancelled")
 
-EntityName = Annotated[
-    NoNulStr,
-    Field(
-        min_length=1,
-        max_length=512,
-        description="`schema.table`, or a URI such as `supabase://schema.table`",
-        examples=["raw.orders"],
-    ),
-]
+EntityName = CanonicalEntity
 EDGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
@@ -133,6 +127,9 @@ class LineageEdgeIn(ApiModel):
 
     source: EntityName
     target: EntityName
+    job: JobName = Field(
+        default="manual", description="The job that moves the data; part of the edge's identity"
+    )
     edge_type: str = Field(default="data_flow", pattern=EDGE_TYPE_PATTERN)
     metadata: dict[
         Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=1_000)]
@@ -140,21 +137,77 @@ class LineageEdgeIn(ApiModel):
 
 
 class LineageEdgeView(ApiModel):
+    """An edge: identified by (tenant, source, target, job), however many runs recorded it."""
+
     id: UUID
     source: str
     target: str
+    job: str
     edge_type: str
-    origin: Literal["run", "manual"]
-    run_id: UUID | None = Field(description="The run that produced it; null for a manual edge")
-    job_type: str | None
+    origin: EdgeOrigin = Field(
+        description="What first recorded it: a run, an OpenLineage event, or an admin"
+    )
+    run_count: int = Field(ge=0, description="Runs that recorded it (0 for a manual edge)")
+    latest_run_id: UUID | None
+    latest_run_at: datetime | None
     metadata: dict[str, str]
     created_by: str | None
     created_at: datetime
     deleted_at: datetime | None = Field(description="Edges are never erased, only marked deleted")
+    deleted_by: str | None = None
+    delete_reason: str | None = None
 
 
 class LineageEdgePage(Page):
     items: list[LineageEdgeView]
+
+
+AuditAction = Literal["created", "deleted", "restored"]
+
+
+class LineageEdgeChange(ApiModel):
+    """One change to an edge, oldest first; run references are counted on the edge instead."""
+
+    action: AuditAction
+    actor: str = Field(description="Who: a token subject, run:<id> or openlineage:<producer>")
+    reason: str | None
+    at: datetime
+
+
+class LineageEdgeAudit(ApiModel):
+    edge_id: UUID
+    changes: list[LineageEdgeChange]
+
+
+class EdgeChangeIn(ApiModel):
+    """The optional body of a restore; a deletion takes ``reason`` as a query parameter."""
+
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+class DatasetRun(ApiModel):
+    run_id: UUID
+    job: str
+    at: datetime
+
+
+class DatasetView(ApiModel):
+    """An entity of the catalogue: every name a run or an event declared."""
+
+    entity: str
+    first_seen_at: datetime
+    last_produced: DatasetRun | None = Field(description="The latest run that wrote it")
+    last_consumed: DatasetRun | None = Field(description="The latest run that read it")
+    upstream_edges: int | None = Field(
+        default=None, description="Live edges into it (on a single dataset only)"
+    )
+    downstream_edges: int | None = Field(
+        default=None, description="Live edges out of it (on a single dataset only)"
+    )
+
+
+class DatasetPage(Page):
+    items: list[DatasetView]
 
 
 # -- request-reply to the owning service ----------------------------------------------------
@@ -256,7 +309,7 @@ class LineageEdgeAddResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     edge: LineageEdgeView
-    created: bool = Field(description="False when the same live manual edge already existed")
+    created: bool = Field(description="False when the same edge already existed")
 
 
 class ListLineageEdges(Request):
@@ -274,7 +327,67 @@ class LineageEdgeList(BaseModel):
     more: bool
 
 
+class GetLineageEdge(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_GET
+    edge_id: UUID
+
+
 class DeleteLineageEdge(Request):
     subject: ClassVar[str] = subjects.LINEAGE_EDGE_DELETE
     edge_id: UUID
     deleted_by: str = Field(min_length=1, max_length=256)
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+class RestoreLineageEdge(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_RESTORE
+    edge_id: UUID
+    restored_by: str = Field(min_length=1, max_length=256)
+    reason: str | None = Field(default=None, max_length=1_000)
+
+
+class GetLineageEdgeAudit(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_EDGE_AUDIT
+    edge_id: UUID
+
+
+class RecordOpenLineage(Request):
+    """An OpenLineage RunEvent the gateway accepted, reduced to what the graph keeps."""
+
+    subject: ClassVar[str] = subjects.LINEAGE_OPENLINEAGE_RECORD
+    event_type: str
+    event_time: datetime
+    run_id: UUID
+    job: JobName
+    producer: str = Field(max_length=1_000)
+    recorded_by: str = Field(min_length=1, max_length=256)
+    inputs: list[str] = Field(description="Canonical entity names")
+    outputs: list[str] = Field(description="Canonical entity names")
+
+
+class OpenLineageRecorded(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    edges: int = Field(ge=0, description="Edges the event recorded a run on")
+    new_edges: int = Field(ge=0, description="Of those, edges seen for the first time")
+
+
+class ListDatasets(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_DATASET_LIST
+    prefix: NoNulStr | None = Field(default=None, max_length=1_024)
+    limit: int = Field(default=50, ge=1, le=200)
+    after: NoNulStr | None = Field(
+        default=None, max_length=1_024, description="The last entity seen"
+    )
+
+
+class DatasetList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[DatasetView]
+    more: bool
+
+
+class GetDataset(Request):
+    subject: ClassVar[str] = subjects.LINEAGE_DATASET_GET
+    entity: EntityName

@@ -9,8 +9,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import NoNulStr, QueueReason
+from controlroom_contracts.api import QueueReason
+from controlroom_contracts.entities import CanonicalEntity
 from controlroom_contracts.resources import LimitsView
+
+GraphFormat = Literal["json", "mermaid", "dot"]
+MAX_GRAPH_NODES = 2_000
 
 
 class LineageGraphQuery(BaseModel):
@@ -18,31 +22,67 @@ class LineageGraphQuery(BaseModel):
 
     subject: ClassVar[str] = subjects.LINEAGE_GRAPH_QUERY
     tenant_id: str = Field(min_length=1)
-    entity: NoNulStr = Field(min_length=1, max_length=512)
+    entity: CanonicalEntity
     direction: Literal["upstream", "downstream", "both"] = "both"
     depth: int = Field(default=1, ge=1, le=10)
+    limit: int = Field(default=500, ge=1, le=MAX_GRAPH_NODES)
+    include_deleted: bool = False
 
 
 class LineageNode(BaseModel):
+    """An entity reached from the queried one, at its nearest hop (PRD FR-6 shape)."""
+
     model_config = ConfigDict(frozen=True)
 
     entity: str
     job_id: UUID | None = Field(
-        description="The run that produced the edge (a submission is one job run); "
-        "null for an edge an admin added"
+        description="The latest run of the edge that reached it at this hop (an OpenLineage "
+        "runId for an edge an OpenLineage event recorded); null for an edge an admin added"
     )
-    job_type: str | None = None
+    job: str | None = Field(default=None, description="The job of that edge")
     depth: int = Field(ge=1)
 
 
+class GraphNode(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    entity: str
+    depth: int = Field(ge=0, description="Hops from the queried entity (0: the entity itself)")
+
+
+EdgeOrigin = Literal["run", "openlineage", "manual"]
+
+
+class GraphEdge(BaseModel):
+    """One edge of the graph, once, however many runs recorded it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    source: str
+    target: str
+    job: str = Field(description="The job that moves data from source to target")
+    edge_type: str
+    origin: EdgeOrigin
+    run_count: int = Field(ge=0, description="How many runs recorded this edge")
+    latest_run_id: UUID | None
+    latest_run_at: datetime | None
+    deleted: bool = Field(default=False, description="Only with include_deleted")
+
+
 class LineageGraph(BaseModel):
-    """PRD FR-6 shape: the entity, what feeds it and what it feeds."""
+    """PRD FR-6 shape (the entity, what feeds it and what it feeds), with the graph itself."""
 
     model_config = ConfigDict(frozen=True)
 
     entity: str
     upstream: list[LineageNode] = Field(default_factory=list)
     downstream: list[LineageNode] = Field(default_factory=list)
+    nodes: list[GraphNode] = Field(default_factory=list)
+    edges: list[GraphEdge] = Field(default_factory=list)
+    truncated: bool = Field(
+        default=False, description="The node limit was reached: there is more beyond these nodes"
+    )
 
 
 class RpcError(BaseModel):

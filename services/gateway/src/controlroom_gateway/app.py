@@ -10,6 +10,7 @@ from controlroom_contracts.resources import RoutingView
 from controlroom_contracts.schedules import TemplateJob, TemplateJobQuery
 from controlroom_gateway import (
     artifacts,
+    datasets,
     handlers,
     lineage,
     openapi_doc,
@@ -134,6 +135,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(artifacts.router)
         app.include_router(templates.router)
         app.include_router(lineage.router)
+        app.include_router(datasets.router)
         app.include_router(webhook_endpoints.router)
         app.include_router(webhook_deliveries.router)
         app.include_router(sessions.router)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from controlroom_contracts.api import Callbacks, CodeFile, JobRequest, ValidationIssue
+from controlroom_contracts.entities import declared_entity_problems
 from controlroom_gateway.errors import InvalidJob, InvalidRequest
 from controlroom_gateway.service import JobLimits, url_problem
 from controlroom_runtime.callback_policy import CallbackPolicy
@@ -75,7 +76,23 @@ async def job_problems(
     """What a valid job must still pass before it is queued: limits and callback policy."""
     callbacks = job.callbacks or Callbacks()
     urls = {kind: str(url) for kind in CALLBACK_KINDS if (url := getattr(callbacks, kind))}
-    return _limit_problems(job, limits) + await _callback_problems(urls, policy)
+    problems = _limit_problems(job, limits) + entity_problems(job.spec.inputs)
+    return problems + await _callback_problems(urls, policy)
+
+
+def entity_problems(inputs: dict[str, str]) -> list[JobProblem]:
+    """Declared datasets (``source``, ``sources``, ``target``, ``targets``) that are not entity
+    names: refused before anything runs, as lineage could not record them."""
+    return [
+        JobProblem(
+            type="entity",
+            message=reason,
+            field=f"body.spec.inputs.{key}",
+            family="input",
+            summary=f"input {key!r}: {reason}",
+        )
+        for key, reason in declared_entity_problems(inputs)
+    ]
 
 
 def refuse(problems: list[JobProblem]) -> None:

@@ -78,7 +78,7 @@ async def template_job(
     if template is None:
         version = f" version {query.version}" if query.version is not None else ""
         raise RpcFailure("not_found", f"template {query.name!r}{version} not found")
-    job = templates_store.with_inputs(template.job, query.inputs)
+    job = templates_store.template_job(template.name, template.job, query.inputs)
     try:
         await service.check_job(job, limits, policy)
         if job.session_id is not None:

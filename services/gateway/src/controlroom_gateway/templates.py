@@ -142,7 +142,7 @@ async def run_template(
         template = await templates_store.get(connection, principal.tenant_id, name, body.version)
     if template is None:
         raise NotFound(_missing(name, body.version))
-    job = templates_store.with_inputs(template.job, body.inputs)
+    job = templates_store.template_job(template.name, template.job, body.inputs)
     job = job.model_copy(update={"created_by": body.created_by or job.created_by})
     submission = await accept_job(job, principal, runtime, limits, policy, submissions, None)
     return SubmitResponse(run_id=submission.run_id, created_at=submission.created_at)

@@ -25,10 +25,14 @@ def _view(values: Any) -> TemplateView:
     )
 
 
-def with_inputs(job: JobRequest, inputs: dict[str, str]) -> JobRequest:
-    """The template's job with ``inputs`` merged over its declared ones (running it, a tick)."""
+def template_job(name: str, job: JobRequest, inputs: dict[str, str]) -> JobRequest:
+    """The template's job with ``inputs`` merged over its declared ones (running it, a tick),
+    named after the template: its lineage edges are recorded under that name."""
     return job.model_copy(
-        update={"spec": job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | inputs})}
+        update={
+            "name": name,
+            "spec": job.spec.model_copy(update={"inputs": dict(job.spec.inputs) | inputs}),
+        }
     )
 
 

@@ -37,6 +37,8 @@ async def validate_job(
     errors += await syntax.check(job.code.files if job else job_checks.valid_files(body))
     inputs = job.spec.inputs if job else job_checks.valid_inputs(body)
     errors += _input_problems(inputs)
+    if job is None:  # a valid job's entity problems are among its job problems already
+        errors += [problem.issue() for problem in job_checks.entity_problems(inputs)]
 
     routed = None
     if job is not None and job.job_type in limits.job_types:

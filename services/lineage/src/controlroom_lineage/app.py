@@ -21,7 +21,7 @@ def create_app(settings: LineageSettings | None = None) -> FastAPI:
         runtime = ServiceRuntime(
             name="lineage", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
-        handlers.register(runtime)
+        handlers.register(runtime, settings)
         return runtime
 
     return service_app("lineage", settings, build)

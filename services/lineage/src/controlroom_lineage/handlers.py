@@ -1,31 +1,63 @@
-"""Lineage subscribers: run events in; graph queries and admin requests over request-reply."""
+"""Lineage subscribers: run events in; the graph, admin requests, OpenLineage events and the
+dataset catalogue over request-reply."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from controlroom_contracts import subjects
 from controlroom_contracts.base import Message
-from controlroom_contracts.events import JobSubmitted, RunCompleted
-from controlroom_contracts.management import AddLineageEdge, DeleteLineageEdge, ListLineageEdges
-from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
-from controlroom_lineage import service
-from controlroom_lineage.management import LineageAdmin
+from controlroom_contracts.events import (
+    JobSubmitted,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+)
+from controlroom_contracts.management import (
+    AddLineageEdge,
+    DeleteLineageEdge,
+    GetDataset,
+    GetLineageEdge,
+    GetLineageEdgeAudit,
+    ListDatasets,
+    ListLineageEdges,
+    RecordOpenLineage,
+    RestoreLineageEdge,
+)
+from controlroom_contracts.rpc import LineageGraphQuery
+from controlroom_lineage import store
+from controlroom_lineage.management import LineageRequests
+from controlroom_lineage.openlineage_out import OpenLineageOut, retention_rule
+from controlroom_lineage.service import DeclaredJob, RunLineage
+from controlroom_lineage.settings import LineageSettings
 from controlroom_runtime.consumer import ConsumerSpec
+from controlroom_runtime.retention import RetentionRule
 from controlroom_runtime.rpc import answer
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 
-async def _on_event(uow: UnitOfWork, event: Message) -> None:
-    if isinstance(event, JobSubmitted):
-        await service.on_job_submitted(uow, event)
-    elif isinstance(event, RunCompleted):
-        await service.on_run_completed(uow, event)
+def register(runtime: ServiceRuntime, settings: LineageSettings) -> None:
+    openlineage = OpenLineageOut(settings, runtime.sessions)
+    runs = RunLineage(openlineage)
 
+    async def on_event(uow: UnitOfWork, event: Message) -> None:
+        if isinstance(event, JobSubmitted):
+            await runs.on_job_submitted(uow, event)
+        elif isinstance(event, RunStarted):
+            await runs.on_run_started(uow, event)
+        elif isinstance(event, RunCompleted):
+            await runs.on_run_completed(uow, event)
+        elif isinstance(event, RunFailed | RunCancelled):
+            await runs.on_run_ended(uow, event)
 
-def register(runtime: ServiceRuntime) -> None:
     models: dict[str, type[Message]] = {
-        subjects.JOB_SUBMITTED: JobSubmitted,
+        subjects.JOB_SUBMITTED: DeclaredJob,
+        subjects.RUN_STARTED: RunStarted,
         subjects.RUN_COMPLETED: RunCompleted,
+        subjects.RUN_FAILED: RunFailed,
+        subjects.RUN_CANCELLED: RunCancelled,
     }
     runtime.consume(
         ConsumerSpec[Message](
@@ -33,16 +65,31 @@ def register(runtime: ServiceRuntime) -> None:
             stream=subjects.EVENTS_STREAM,
             subjects=list(models),
             models=models,
-            handler=_on_event,
+            handler=on_event,
+        )
+    )
+    if openlineage.enabled:
+        runtime.background(openlineage.deliver_forever)
+    runtime.retain(retention_rule(settings))
+    # What a run declared is working state, not lineage: once the run is as old as the
+    # gateway keeps runs, its lineage (if any) is in the edges already.
+    runtime.retain(
+        RetentionRule(
+            name="declared_io",
+            table=store.declared_io,
+            aged_by="noted_at",
+            horizon=timedelta(days=settings.run_retention_days),
         )
     )
 
-    async def graph(query: LineageGraphQuery) -> LineageGraph:
-        async with runtime.sessions() as session:
-            return await service.graph(session, query)
-
-    admin = LineageAdmin(runtime)
-    answer(runtime, LineageGraphQuery, graph, queue="lineage")
-    answer(runtime, AddLineageEdge, admin.add, queue="lineage")
-    answer(runtime, ListLineageEdges, admin.list, queue="lineage")
-    answer(runtime, DeleteLineageEdge, admin.delete, queue="lineage")
+    requests = LineageRequests(runtime)
+    answer(runtime, LineageGraphQuery, requests.graph, queue="lineage")
+    answer(runtime, AddLineageEdge, requests.add, queue="lineage")
+    answer(runtime, ListLineageEdges, requests.list, queue="lineage")
+    answer(runtime, GetLineageEdge, requests.get, queue="lineage")
+    answer(runtime, DeleteLineageEdge, requests.delete, queue="lineage")
+    answer(runtime, RestoreLineageEdge, requests.restore, queue="lineage")
+    answer(runtime, GetLineageEdgeAudit, requests.audit, queue="lineage")
+    answer(runtime, RecordOpenLineage, requests.record_openlineage, queue="lineage")
+    answer(runtime, ListDatasets, requests.datasets, queue="lineage")
+    answer(runtime, GetDataset, requests.dataset, queue="lineage")

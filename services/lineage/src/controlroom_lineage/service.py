@@ -1,82 +1,142 @@
-"""Lineage use cases: an edge source -> target for every completed run that declared them."""
+"""Lineage use cases: our runs' declared datasets become edges when the run completes, and
+are announced to an OpenLineage endpoint as the run starts and ends."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import model_validator
 
-from controlroom_contracts.events import JobSubmitted, LineageRecorded, RunCompleted
-from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
+from controlroom_contracts.base import utc_now
+from controlroom_contracts.entities import declared_entities, declared_entity_problems
+from controlroom_contracts.events import (
+    JobSubmitted,
+    LineageRecorded,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+)
 from controlroom_lineage import store
+from controlroom_lineage.openlineage_out import OpenLineageOut
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def entity_name(uri: str) -> str:
-    """``supabase://schema.table`` -> ``schema.table``: the graph speaks of entities, not URIs."""
-    _, sep, rest = uri.partition("://")
-    return rest if sep else uri
+class DeclaredJob(JobSubmitted):
+    """A submission as lineage reads it: its declared datasets must be entity names.
+
+    The gateway refuses a malformed name at submit; an event published straight to the stream
+    with one fails to decode here, so it is dead-lettered with the reason instead of being
+    retried: no retry can make the name valid."""
+
+    @model_validator(mode="after")
+    def _entities_parse(self) -> DeclaredJob:
+        problems = declared_entity_problems(self.job.spec.inputs)
+        if problems:
+            raise ValueError("; ".join(f"spec.inputs.{key}: {why}" for key, why in problems))
+        return self
 
 
-async def on_job_submitted(uow: UnitOfWork, event: JobSubmitted) -> None:
-    inputs = event.job.spec.inputs
-    source, target = inputs.get("source"), inputs.get("target")
-    if not (source and target):
-        return  # an edge needs both: a run that declares fewer leaves nothing to record
-    _submitted, completed = await store.note_declared(
-        uow.session,
-        run_id=event.run_id,
-        tenant_id=event.tenant_id,
-        job_type=event.job.job_type,
-        source=entity_name(source),
-        target=entity_name(target),
-    )
-    if completed:  # the usual order is submitted, then completed: nothing to record yet
-        await _record_if_ready(uow, event.run_id, inputs)
+def job_name(event: JobSubmitted) -> str:
+    """The edge's job: the request's name (a template's for template and scheduled runs),
+    else its job type."""
+    return event.job.name or event.job.job_type
 
 
-async def on_run_completed(uow: UnitOfWork, event: RunCompleted) -> None:
-    await store.note_completed(uow.session, run_id=event.run_id, tenant_id=event.tenant_id)
-    await _record_if_ready(uow, event.run_id, {})
+class RunLineage:
+    def __init__(self, openlineage: OpenLineageOut) -> None:
+        self._openlineage = openlineage
 
-
-async def _record_if_ready(uow: UnitOfWork, run_id: UUID, raw: dict[str, str]) -> None:
-    """Events may arrive in either order; the edge is written when both are known."""
-    ready = await store.ready_edge(uow.session, run_id)
-    if ready is None:
-        return
-    tenant_id, source, target, job_type = ready
-    edge_id = await store.insert_edge(
-        uow.session,
-        tenant_id=tenant_id,
-        source=source,
-        target=target,
-        run_id=run_id,
-        job_type=job_type,
-        raw=raw,
-    )
-    if edge_id is None:
-        return
-    await uow.emit(
-        LineageRecorded(
-            tenant_id=tenant_id,
-            run_id=run_id,
-            edge_id=edge_id,
-            source_entity=source,
-            target_entity=target,
+    async def on_job_submitted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
+        sources, targets = declared_entities(event.job.spec.inputs)
+        completed = await store.note_declared(
+            uow.session,
+            run_id=event.run_id,
+            tenant_id=event.tenant_id,
+            job_type=event.job.job_type,
+            job_name=job_name(event),
+            sources=sources,
+            targets=targets,
         )
-    )
-    log.info("lineage edge recorded", extra={"source": source, "target": target})
+        if completed:  # the usual order is submitted, then completed
+            await self._record_if_ready(uow, event.run_id, utc_now())
 
+    async def on_run_started(self, uow: UnitOfWork, event: RunStarted) -> None:
+        if event.attempt == 1:  # a run starts once, however many attempts it takes
+            await self._announce(uow, event.run_id, "START", event.occurred_at)
 
-async def graph(session: AsyncSession, query: LineageGraphQuery) -> LineageGraph:
-    entity = entity_name(query.entity)
-    upstream = downstream = []
-    if query.direction in ("upstream", "both"):
-        upstream = await store.walk(session, query.tenant_id, entity, "upstream", query.depth)
-    if query.direction in ("downstream", "both"):
-        downstream = await store.walk(session, query.tenant_id, entity, "downstream", query.depth)
-    return LineageGraph(entity=entity, upstream=upstream, downstream=downstream)
+    async def on_run_completed(self, uow: UnitOfWork, event: RunCompleted) -> None:
+        await store.note_completed(uow.session, run_id=event.run_id, tenant_id=event.tenant_id)
+        await self._record_if_ready(uow, event.run_id, event.finished_at)
+
+    async def on_run_ended(self, uow: UnitOfWork, event: RunFailed | RunCancelled) -> None:
+        kind: Literal["FAIL", "ABORT"] = "FAIL" if isinstance(event, RunFailed) else "ABORT"
+        await self._announce(uow, event.run_id, kind, event.finished_at)
+
+    async def _announce(
+        self,
+        uow: UnitOfWork,
+        run_id: UUID,
+        event_type: Literal["START", "COMPLETE", "FAIL", "ABORT"],
+        at: datetime,
+        declared: store.Declared | None = None,
+    ) -> None:
+        if not self._openlineage.enabled:
+            return
+        declared = declared or await store.declared(uow.session, run_id)
+        if declared is None:
+            log.warning(
+                "run event before its submission: not announced",
+                extra={"run_id": str(run_id), "event_type": event_type},
+            )
+            return
+        await self._openlineage.stage(
+            uow.session,
+            event_type=event_type,
+            run_id=run_id,
+            tenant_id=declared.tenant_id,
+            job_name=declared.job_name,
+            event_time=at,
+            inputs=declared.sources,
+            outputs=declared.targets,
+        )
+
+    async def _record_if_ready(self, uow: UnitOfWork, run_id: UUID, at: datetime) -> None:
+        """Events may arrive in either order; the run is recorded once both are known."""
+        ready = await store.claim_recording(uow.session, run_id)
+        if ready is None:
+            return
+        await self._announce(uow, run_id, "COMPLETE", at, ready)
+        if not (ready.sources and ready.targets):
+            return  # an edge needs both ends
+        recorded = await store.record_run(
+            uow.session,
+            tenant_id=ready.tenant_id,
+            job=ready.job_name,
+            origin="run",
+            run_id=run_id,
+            at=at,
+            actor=f"run:{run_id}",
+            sources=ready.sources,
+            targets=ready.targets,
+        )
+        await uow.emit(
+            LineageRecorded(
+                tenant_id=ready.tenant_id,
+                run_id=run_id,
+                job=ready.job_name,
+                sources=ready.sources,
+                targets=ready.targets,
+                edges=recorded.edges,
+                new_edges=recorded.new_edges,
+            )
+        )
+        log.info(
+            "lineage recorded",
+            extra={"run_id": str(run_id), "edges": recorded.edges, "new": recorded.new_edges},
+        )

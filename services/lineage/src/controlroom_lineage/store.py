@@ -1,18 +1,20 @@
-"""Lineage tables (append-only edges, soft delete) and graph queries."""
+"""Lineage tables: edges identified by (tenant, source, target, job), their run references,
+their audit trail, the dataset catalogue; and the writes that keep them.
+
+Append-only: no statement here deletes, and a trigger refuses any that would (migration 0004).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 
-from controlroom_contracts.rpc import LineageNode
 from controlroom_runtime.messaging_tables import inbox_table, outbox_table
 
 metadata = sa.MetaData(schema="lineage")
@@ -25,10 +27,13 @@ declared_io = sa.Table(
     sa.Column("run_id", sa.Uuid, primary_key=True),
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("job_type", sa.Text, nullable=True),
-    sa.Column("source_entity", sa.Text, nullable=True),
-    sa.Column("target_entity", sa.Text, nullable=True),
+    sa.Column("job_name", sa.Text, nullable=True),
+    sa.Column("sources", ARRAY(sa.Text), nullable=True),
+    sa.Column("targets", ARRAY(sa.Text), nullable=True),
     sa.Column("submitted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("completed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("recorded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("noted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 edges = sa.Table(
@@ -38,47 +43,99 @@ edges = sa.Table(
     sa.Column("tenant_id", sa.Text, nullable=False),
     sa.Column("source_entity", sa.Text, nullable=False),
     sa.Column("target_entity", sa.Text, nullable=False),
-    sa.Column("run_id", sa.Uuid, nullable=True),  # null for an edge an admin added
-    sa.Column("job_type", sa.Text, nullable=True),
+    sa.Column("job_name", sa.Text, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
     sa.Column("edge_type", sa.Text, nullable=False, server_default="data_flow"),
     sa.Column("metadata", JSONB, nullable=False, server_default="{}"),
+    sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("latest_run_id", sa.Uuid, nullable=True),
+    sa.Column("latest_run_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column(
         "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
-    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_by", sa.Text, nullable=True),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("deleted_by", sa.Text, nullable=True),
+    sa.Column("delete_reason", sa.Text, nullable=True),
     sa.UniqueConstraint(
-        "run_id", "source_entity", "target_entity", name="uq_edges_run_source_target"
+        "tenant_id", "source_entity", "target_entity", "job_name", name="uq_edges_identity"
     ),
     sa.Index("ix_edges_tenant_source", "tenant_id", "source_entity"),
     sa.Index("ix_edges_tenant_target", "tenant_id", "target_entity"),
     sa.Index("ix_edges_tenant_created", "tenant_id", "created_at", "id"),
-    sa.Index(
-        "uq_edges_manual_live",
-        "tenant_id",
-        "source_entity",
-        "target_entity",
-        "edge_type",
-        unique=True,
-        postgresql_where=sa.text("run_id IS NULL AND deleted_at IS NULL"),
+)
+
+edge_runs = sa.Table(
+    "edge_runs",
+    metadata,
+    sa.Column("edge_id", sa.Uuid, primary_key=True),
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+edge_audit = sa.Table(
+    "edge_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("edge_id", sa.Uuid, nullable=False),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_edge_audit_edge", "edge_id", "id"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("tenant_id", sa.Text, primary_key=True),
+    sa.Column("entity", sa.Text(collation="C"), primary_key=True),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_produced_run_id", sa.Uuid, nullable=True),
+    sa.Column("last_produced_job", sa.Text, nullable=True),
+    sa.Column("last_produced_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_consumed_run_id", sa.Uuid, nullable=True),
+    sa.Column("last_consumed_job", sa.Text, nullable=True),
+    sa.Column("last_consumed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+openlineage_outbox = sa.Table(
+    "openlineage_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("run_id", sa.Uuid, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(
+        "next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index(
+        "ix_openlineage_outbox_pending",
+        "next_attempt_at",
+        "id",
+        postgresql_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+    ),
+    sa.Index("ix_openlineage_outbox_run", "run_id", "id"),
 )
 
 
-@cache
-def _declare() -> ReturningInsert[bool, bool]:
-    """Built once: this statement runs for every submission, and building it costs more CPU
-    than executing it."""
-    stmt = insert(declared_io)
-    return stmt.on_conflict_do_update(
-        index_elements=[declared_io.c.run_id],
-        set_={
-            "job_type": stmt.excluded.job_type,
-            "source_entity": stmt.excluded.source_entity,
-            "target_entity": stmt.excluded.target_entity,
-            "submitted": True,
-        },
-    ).returning(declared_io.c.submitted, declared_io.c.completed)
+# -- declared inputs and outputs of our own runs -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declared:
+    tenant_id: str
+    job_name: str
+    sources: list[str]
+    targets: list[str]
 
 
 async def note_declared(
@@ -87,19 +144,31 @@ async def note_declared(
     run_id: UUID,
     tenant_id: str,
     job_type: str,
-    source: str,
-    target: str,
-) -> sa.Row[bool, bool]:
-    """Record a run's declared source and target; returns (submitted, completed) after."""
-    params = {
-        "run_id": run_id,
-        "tenant_id": tenant_id,
-        "job_type": job_type,
-        "source_entity": source,
-        "target_entity": target,
-        "submitted": True,
-    }
-    return (await session.execute(_declare(), params)).one()
+    job_name: str,
+    sources: list[str],
+    targets: list[str],
+) -> bool:
+    """Record what a run declared; whether it has completed already (events may cross)."""
+    values = insert(declared_io).values(
+        run_id=run_id,
+        tenant_id=tenant_id,
+        job_type=job_type,
+        job_name=job_name,
+        sources=sources,
+        targets=targets,
+        submitted=True,
+    )
+    stmt = values.on_conflict_do_update(
+        index_elements=[declared_io.c.run_id],
+        set_={
+            "job_type": values.excluded.job_type,
+            "job_name": values.excluded.job_name,
+            "sources": values.excluded.sources,
+            "targets": values.excluded.targets,
+            "submitted": True,
+        },
+    ).returning(declared_io.c.completed)
+    return bool((await session.execute(stmt)).scalar_one())
 
 
 async def note_completed(session: AsyncSession, *, run_id: UUID, tenant_id: str) -> None:
@@ -109,57 +178,178 @@ async def note_completed(session: AsyncSession, *, run_id: UUID, tenant_id: str)
     )
 
 
-async def ready_edge(
-    session: AsyncSession, run_id: UUID
-) -> sa.Row[str, str, str, str | None] | None:
-    """The run's (tenant, source, target, job_type) once it both declared them and completed."""
-    return (
+async def declared(session: AsyncSession, run_id: UUID) -> Declared | None:
+    """What the run declared, once its submission was seen."""
+    row = (
         await session.execute(
             sa.select(
                 declared_io.c.tenant_id,
-                declared_io.c.source_entity,
-                declared_io.c.target_entity,
+                declared_io.c.job_name,
                 declared_io.c.job_type,
-            ).where(
+                declared_io.c.sources,
+                declared_io.c.targets,
+            ).where(declared_io.c.run_id == run_id, declared_io.c.submitted)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Declared(
+        tenant_id=row.tenant_id,
+        job_name=row.job_name or row.job_type or "unnamed",
+        sources=list(row.sources or []),
+        targets=list(row.targets or []),
+    )
+
+
+async def claim_recording(session: AsyncSession, run_id: UUID) -> Declared | None:
+    """The run's declaration, once, when it is both submitted and completed: the row is
+    marked recorded in the same statement, so a redelivered event records nothing twice."""
+    row = (
+        await session.execute(
+            sa.update(declared_io)
+            .where(
                 declared_io.c.run_id == run_id,
                 declared_io.c.submitted,
                 declared_io.c.completed,
-                declared_io.c.source_entity.is_not(None),
-                declared_io.c.target_entity.is_not(None),
+                sa.not_(declared_io.c.recorded),
+            )
+            .values(recorded=True)
+            .returning(
+                declared_io.c.tenant_id,
+                declared_io.c.job_name,
+                declared_io.c.job_type,
+                declared_io.c.sources,
+                declared_io.c.targets,
             )
         )
     ).first()
+    if row is None:
+        return None
+    return Declared(
+        tenant_id=row.tenant_id,
+        job_name=row.job_name or row.job_type or "unnamed",
+        sources=list(row.sources or []),
+        targets=list(row.targets or []),
+    )
 
 
-async def insert_edge(
+# -- recording a run on its edges ------------------------------------------------------------
+
+# One fixed set of statements per run, whatever its number of inputs and outputs: the pairs
+# are formed in Postgres from the two arrays. Rows are inserted and locked in a fixed order
+# (by name, then by id) so two runs of one job recording the same edges cannot deadlock.
+_NEW_EDGES = sa.text(
+    """
+    WITH pairs AS (
+        SELECT s, t FROM unnest(CAST(:sources AS text[])) s, unnest(CAST(:targets AS text[])) t
+        WHERE s <> t ORDER BY s, t
+    ), created AS (
+        INSERT INTO lineage.edges (id, tenant_id, source_entity, target_entity, job_name,
+                                   origin, edge_type, metadata, created_at, created_by)
+        SELECT gen_random_uuid(), :tenant, s, t, :job, :origin, 'data_flow', '{}', :at, :actor
+        FROM pairs
+        ON CONFLICT (tenant_id, source_entity, target_entity, job_name) DO NOTHING
+        RETURNING id
+    )
+    INSERT INTO lineage.edge_audit (edge_id, tenant_id, action, actor, at)
+    SELECT id, :tenant, 'created', :actor, :at FROM created
+    """
+)
+
+_RUN_REFERENCES = sa.text(
+    """
+    WITH pairs AS (
+        SELECT s, t FROM unnest(CAST(:sources AS text[])) s, unnest(CAST(:targets AS text[])) t
+        WHERE s <> t
+    ), referenced AS (
+        INSERT INTO lineage.edge_runs (edge_id, run_id, recorded_at)
+        SELECT e.id, :run, :at
+        FROM lineage.edges e JOIN pairs ON e.source_entity = pairs.s AND e.target_entity = pairs.t
+        WHERE e.tenant_id = :tenant AND e.job_name = :job
+        ON CONFLICT DO NOTHING
+        RETURNING edge_id
+    ), locked AS (
+        SELECT id FROM lineage.edges WHERE id IN (SELECT edge_id FROM referenced)
+        ORDER BY id FOR UPDATE
+    )
+    UPDATE lineage.edges e SET
+        run_count = e.run_count + 1,
+        latest_run_id = CASE WHEN e.latest_run_at IS NULL OR e.latest_run_at <= :at
+                             THEN CAST(:run AS uuid) ELSE e.latest_run_id END,
+        latest_run_at = GREATEST(e.latest_run_at, :at)
+    FROM locked WHERE e.id = locked.id
+    """
+)
+
+
+def _seen(role: str) -> sa.TextClause:
+    """Upsert the catalogue's datasets a run ``role`` (produced or consumed), newest wins."""
+    return sa.text(
+        f"""
+        INSERT INTO lineage.datasets AS d (tenant_id, entity, first_seen_at,
+                                           last_{role}_run_id, last_{role}_job, last_{role}_at)
+        SELECT :tenant, name, :at, :run, :job, :at
+        FROM unnest(CAST(:names AS text[])) name ORDER BY name
+        ON CONFLICT (tenant_id, entity) DO UPDATE SET
+            last_{role}_run_id = CASE WHEN d.last_{role}_at IS NULL OR d.last_{role}_at <= :at
+                                      THEN excluded.last_{role}_run_id
+                                      ELSE d.last_{role}_run_id END,
+            last_{role}_job = CASE WHEN d.last_{role}_at IS NULL OR d.last_{role}_at <= :at
+                                   THEN excluded.last_{role}_job ELSE d.last_{role}_job END,
+            last_{role}_at = GREATEST(d.last_{role}_at, :at)
+        """  # noqa: S608 - role is one of two literals, never input
+    )
+
+
+_PRODUCED = _seen("produced")
+_CONSUMED = _seen("consumed")
+
+
+def _affected(result: sa.Result[Any]) -> int:
+    """Rows the statement wrote (a text statement's result is a CursorResult)."""
+    rowcount: int = getattr(result, "rowcount")  # noqa: B009 - not on Result's static type
+    return rowcount
+
+
+@dataclass(frozen=True)
+class Recorded:
+    edges: int
+    new_edges: int
+
+
+async def record_run(
     session: AsyncSession,
     *,
     tenant_id: str,
-    source: str,
-    target: str,
+    job: str,
+    origin: str,
     run_id: UUID,
-    job_type: str | None,
-    raw: dict[str, str],
-) -> UUID | None:
-    row = await _insert_edge(
-        session,
-        tenant_id=tenant_id,
-        source_entity=source,
-        target_entity=target,
-        run_id=run_id,
-        job_type=job_type,
-        metadata=raw,
-    )
-    return row.id if row else None
+    at: datetime,
+    actor: str,
+    sources: list[str],
+    targets: list[str],
+) -> Recorded:
+    """An edge from every source to every target under ``job``, each with this run as a
+    reference; the same run again changes nothing (idempotent)."""
+    params = {
+        "tenant": tenant_id,
+        "job": job,
+        "origin": origin,
+        "run": run_id,
+        "at": at,
+        "actor": actor,
+        "sources": sources,
+        "targets": targets,
+    }
+    created = _affected(await session.execute(_NEW_EDGES, params))
+    referenced = _affected(await session.execute(_RUN_REFERENCES, params))
+    role = {"tenant": tenant_id, "run": run_id, "job": job, "at": at}
+    await session.execute(_CONSUMED, role | {"names": sources})
+    await session.execute(_PRODUCED, role | {"names": targets})
+    return Recorded(edges=referenced, new_edges=created)
 
 
-async def _insert_edge(session: AsyncSession, **values: Any) -> sa.Row[Any] | None:
-    """The new edge; None when an equal one exists (same run and pair, or same live manual)."""
-    result = await session.execute(
-        insert(edges).values(id=uuid4(), **values).on_conflict_do_nothing().returning(edges)
-    )
-    row: sa.Row[Any] | None = result.first()
-    return row
+# -- manual edges and administration ---------------------------------------------------------
 
 
 async def add_manual_edge(
@@ -168,21 +358,35 @@ async def add_manual_edge(
     tenant_id: str,
     source: str,
     target: str,
+    job: str,
     edge_type: str,
     metadata: dict[str, str],
     created_by: str,
+    at: datetime,
 ) -> tuple[sa.Row[Any], bool]:
-    """The live manual edge source -> target of this type, and whether this call added it."""
-    added = await _insert_edge(
-        session,
-        tenant_id=tenant_id,
-        source_entity=source,
-        target_entity=target,
-        edge_type=edge_type,
-        metadata=metadata,
-        created_by=created_by,
-    )
+    """The edge (tenant, source, target, job), and whether this call added it."""
+    added = (
+        await session.execute(
+            insert(edges)
+            .values(
+                id=sa.func.gen_random_uuid(),
+                tenant_id=tenant_id,
+                source_entity=source,
+                target_entity=target,
+                job_name=job,
+                origin="manual",
+                edge_type=edge_type,
+                metadata=metadata,
+                created_at=at,
+                created_by=created_by,
+            )
+            .on_conflict_do_nothing(constraint="uq_edges_identity")
+            .returning(edges)
+        )
+    ).first()
     if added is not None:
+        await audit(session, added.id, tenant_id, "created", created_by, None, at)
+        await _note_datasets(session, tenant_id, [source, target], at)
         return added, True
     existing = (
         await session.execute(
@@ -190,13 +394,45 @@ async def add_manual_edge(
                 edges.c.tenant_id == tenant_id,
                 edges.c.source_entity == source,
                 edges.c.target_entity == target,
-                edges.c.edge_type == edge_type,
-                edges.c.run_id.is_(None),
-                edges.c.deleted_at.is_(None),
+                edges.c.job_name == job,
             )
         )
     ).one()
     return existing, False
+
+
+async def _note_datasets(
+    session: AsyncSession, tenant_id: str, names: list[str], at: datetime
+) -> None:
+    await session.execute(
+        insert(datasets)
+        .values([{"tenant_id": tenant_id, "entity": n, "first_seen_at": at} for n in names])
+        .on_conflict_do_nothing()
+    )
+
+
+async def audit(
+    session: AsyncSession,
+    edge_id: UUID,
+    tenant_id: str,
+    action: str,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> None:
+    await session.execute(
+        sa.insert(edge_audit).values(
+            edge_id=edge_id, tenant_id=tenant_id, action=action, actor=actor, reason=reason, at=at
+        )
+    )
+
+
+async def get_edge(session: AsyncSession, tenant_id: str, edge_id: UUID) -> sa.Row[Any] | None:
+    return (
+        await session.execute(
+            sa.select(edges).where(edges.c.id == edge_id, edges.c.tenant_id == tenant_id)
+        )
+    ).first()
 
 
 async def list_edges(
@@ -222,55 +458,88 @@ async def list_edges(
     return list((await session.execute(query)).all())
 
 
-async def soft_delete(session: AsyncSession, tenant_id: str, edge_id: UUID) -> str | None:
-    """Mark the edge deleted: 'deleted' now, 'already' before, None when the tenant has none."""
-    deleted = (
+async def mark_deleted(
+    session: AsyncSession,
+    tenant_id: str,
+    edge_id: UUID,
+    *,
+    deleted: bool,
+    actor: str,
+    reason: str | None,
+    at: datetime,
+) -> str | None:
+    """Mark the edge deleted (or restore it): 'changed', 'unchanged' when it already was, or
+    None when the tenant has no such edge. A change is audited in the same transaction."""
+    changed = (
         await session.execute(
             sa.update(edges)
             .where(
-                edges.c.id == edge_id, edges.c.tenant_id == tenant_id, edges.c.deleted_at.is_(None)
+                edges.c.id == edge_id,
+                edges.c.tenant_id == tenant_id,
+                edges.c.deleted_at.is_(None) if deleted else edges.c.deleted_at.is_not(None),
             )
-            .values(deleted_at=sa.func.now())
+            .values(
+                deleted_at=at if deleted else None,
+                deleted_by=actor if deleted else None,
+                delete_reason=reason if deleted else None,
+            )
             .returning(edges.c.id)
         )
     ).first()
-    if deleted is not None:
-        return "deleted"
-    exists = await session.scalar(
-        sa.select(edges.c.id).where(edges.c.id == edge_id, edges.c.tenant_id == tenant_id)
+    if changed is not None:
+        action = "deleted" if deleted else "restored"
+        await audit(session, edge_id, tenant_id, action, actor, reason, at)
+        return "changed"
+    return "unchanged" if await get_edge(session, tenant_id, edge_id) is not None else None
+
+
+async def edge_changes(session: AsyncSession, edge_id: UUID) -> list[sa.Row[Any]]:
+    return list(
+        (
+            await session.execute(
+                sa.select(edge_audit)
+                .where(edge_audit.c.edge_id == edge_id)
+                .order_by(edge_audit.c.id)
+            )
+        ).all()
     )
-    return "already" if exists is not None else None
 
 
-_WALK = {
-    # direction: (column we match on, column we walk to)
-    "upstream": ("target_entity", "source_entity"),
-    "downstream": ("source_entity", "target_entity"),
-}
+# -- dataset catalogue -----------------------------------------------------------------------
 
 
-async def walk(
-    session: AsyncSession, tenant_id: str, entity: str, direction: str, depth: int
-) -> list[LineageNode]:
-    """Entities reachable from ``entity`` within ``depth`` hops, nearest hop per (entity, run)."""
-    match, reach = _WALK[direction]
-    query = sa.text(
-        f"""
-        WITH RECURSIVE hop(entity, run_id, job_type, depth) AS (
-            SELECT e.{reach}, e.run_id, e.job_type, 1
-            FROM lineage.edges e
-            WHERE e.tenant_id = :tenant AND e.{match} = :entity AND e.deleted_at IS NULL
-          UNION
-            SELECT e.{reach}, e.run_id, e.job_type, hop.depth + 1
-            FROM lineage.edges e JOIN hop ON e.{match} = hop.entity
-            WHERE e.tenant_id = :tenant AND e.deleted_at IS NULL AND hop.depth < :depth
+async def list_datasets(
+    session: AsyncSession, tenant_id: str, *, prefix: str | None, after: str | None, limit: int
+) -> list[sa.Row[Any]]:
+    """The tenant's datasets in name (byte) order, those starting with ``prefix`` if given."""
+    query = sa.select(datasets).where(datasets.c.tenant_id == tenant_id)
+    if prefix:
+        # A prefix as a range of the primary key: LIKE would need the pattern escaped and
+        # could not use the index under every collation.
+        query = query.where(datasets.c.entity >= prefix, datasets.c.entity < prefix + "\U0010ffff")
+    if after is not None:
+        query = query.where(datasets.c.entity > after)
+    return list((await session.execute(query.order_by(datasets.c.entity).limit(limit))).all())
+
+
+async def get_dataset(
+    session: AsyncSession, tenant_id: str, entity: str
+) -> tuple[sa.Row[Any], int, int] | None:
+    """The dataset with its live edges in and out."""
+    row = (
+        await session.execute(
+            sa.select(datasets).where(
+                datasets.c.tenant_id == tenant_id, datasets.c.entity == entity
+            )
         )
-        SELECT entity, run_id, job_type, min(depth) AS depth
-        FROM hop GROUP BY entity, run_id, job_type ORDER BY depth, entity
-        """  # noqa: S608 - column names come from _WALK, never from input
+    ).first()
+    if row is None:
+        return None
+    live = sa.and_(edges.c.tenant_id == tenant_id, edges.c.deleted_at.is_(None))
+    upstream = await session.scalar(
+        sa.select(sa.func.count()).where(live, edges.c.target_entity == entity)
     )
-    rows = await session.execute(query, {"tenant": tenant_id, "entity": entity, "depth": depth})
-    return [
-        LineageNode(entity=r.entity, job_id=r.run_id, job_type=r.job_type, depth=r.depth)
-        for r in rows
-    ]
+    downstream = await session.scalar(
+        sa.select(sa.func.count()).where(live, edges.c.source_entity == entity)
+    )
+    return row, int(upstream or 0), int(downstream or 0)

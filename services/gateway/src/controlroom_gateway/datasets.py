@@ -1,0 +1,69 @@
+"""The dataset catalogue: every entity a run, an OpenLineage event or an admin named, with the
+latest run that produced it and the latest that consumed it; the lineage service answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from controlroom_contracts.api import NoNulStr
+from controlroom_contracts.entities import MAX_ENTITY_LENGTH
+from controlroom_contracts.management import (
+    DatasetList,
+    DatasetPage,
+    DatasetView,
+    GetDataset,
+    ListDatasets,
+)
+from controlroom_gateway.deps import AskerDep, CurrentPrincipal
+from controlroom_gateway.entity_params import entity_param
+from controlroom_gateway.errors import PROBLEM
+from controlroom_gateway.json_body import InteroperableJsonRoute
+from controlroom_gateway.pagination import decode_name_cursor, encode_name_cursor
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["lineage"], route_class=InteroperableJsonRoute)
+
+
+@router.get(
+    "",
+    response_model=DatasetPage,
+    summary="The tenant's datasets in name order, optionally those whose name starts with a prefix",
+    responses={401: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+async def list_datasets(
+    principal: CurrentPrincipal,
+    ask: AskerDep,
+    prefix: Annotated[
+        NoNulStr | None,
+        Query(max_length=MAX_ENTITY_LENGTH, description="Canonical name prefix, e.g. `s3://`"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2_000)] = None,
+) -> DatasetPage:
+    request = ListDatasets(
+        tenant_id=principal.tenant_id,
+        prefix=prefix,
+        limit=limit,
+        after=decode_name_cursor(cursor) if cursor else None,
+    )
+    found = await ask(request, DatasetList, service="lineage")
+    last = found.items[-1].entity if found.items and found.more else None
+    return DatasetPage(items=found.items, next_cursor=encode_name_cursor(last) if last else None)
+
+
+@router.get(
+    "/{entity:path}",
+    response_model=DatasetView,
+    summary="One dataset, with how many live edges lead into and out of it",
+    description="The entity in any accepted form (`supabase://raw.orders` is `raw.orders`); "
+    "a URI's slashes need no escaping: `/api/v1/datasets/s3://bucket/curated/out`.",
+    responses={401: PROBLEM, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+async def get_dataset(
+    entity: Annotated[NoNulStr, Path(min_length=1, max_length=MAX_ENTITY_LENGTH)],
+    principal: CurrentPrincipal,
+    ask: AskerDep,
+) -> DatasetView:
+    request = GetDataset(tenant_id=principal.tenant_id, entity=entity_param(entity, "path.entity"))
+    return await ask(request, DatasetView, service="lineage")
