@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -113,5 +114,76 @@ async def test_a_schema_migrated_before_the_messaging_branch_keeps_its_outbox_ro
                 sa.text(f"SELECT count(*) FROM {schema}.outbox WHERE quarantined_at IS NULL")
             )
         assert kept == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_lineage_edges_of_the_former_identity_fold_into_one_per_job(
+    database_url: str,
+) -> None:
+    """Before 0004 an edge was one per (run, source, target); after it, one per (tenant,
+    source, target, job) with every run as a reference, and nothing of the record lost."""
+    metadata = SERVICES["lineage"]
+    engine = db.create_engine(database_url)
+    runs = [uuid4() for _ in range(3)]
+    try:
+        await migrations.upgrade(engine, _migrations_dir(metadata), "lineage", target="0003")
+        async with engine.begin() as conn:
+            for i, run_id in enumerate(runs):  # one job, three runs
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO lineage.edges (id, tenant_id, source_entity, target_entity,"
+                        " run_id, job_type, created_at, deleted_at) VALUES (gen_random_uuid(),"
+                        " 't1', 'raw.a', 'gold.a', :run, 'spark_etl',"
+                        " now() - make_interval(days => :age), NULL)"
+                    ),
+                    {"run": run_id, "age": 3 - i},
+                )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO lineage.edges (id, tenant_id, source_entity, target_entity,"
+                    " run_id, created_by, deleted_at) VALUES (gen_random_uuid(), 't1', 'crm.x',"
+                    " 'raw.a', NULL, 'admin-1', now())"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO lineage.declared_io (run_id, tenant_id, job_type, source_entity,"
+                    " target_entity, submitted) VALUES (:run, 't1', 'spark_etl', 'raw.a', NULL,"
+                    " true)"
+                ),
+                {"run": uuid4()},
+            )
+
+        await migrations.upgrade(engine, _migrations_dir(metadata), "lineage")
+
+        async with engine.connect() as conn:
+            edges = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT source_entity, job_name, origin, run_count, latest_run_id,"
+                        " deleted_at IS NOT NULL AS deleted FROM lineage.edges"
+                        " ORDER BY source_entity"
+                    )
+                )
+            ).all()
+            assert [tuple(e) for e in edges] == [
+                ("crm.x", "manual", "manual", 0, None, True),
+                ("raw.a", "spark_etl", "run", 3, runs[-1], False),
+            ]
+            referenced = await conn.scalar(sa.text("SELECT count(*) FROM lineage.edge_runs"))
+            assert referenced == 3
+            audited = await conn.scalar(
+                sa.text("SELECT count(*) FROM lineage.edge_audit WHERE action = 'created'")
+            )
+            assert audited == 2
+            named = (
+                await conn.execute(sa.text("SELECT entity FROM lineage.datasets ORDER BY 1"))
+            ).scalars()
+            assert list(named) == ["crm.x", "gold.a", "raw.a"]
+            declared = (
+                await conn.execute(sa.text("SELECT sources, targets FROM lineage.declared_io"))
+            ).one()
+            assert tuple(declared) == (["raw.a"], [])
     finally:
         await engine.dispose()

@@ -312,5 +312,7 @@ async def test_submissions_with_malformed_entity_names_are_refused_before_anythi
         ("input.entity", "body.spec.inputs.sources"),
         ("input.entity", "body.spec.inputs.target"),
     }
+    on_target = [e["code"] for e in report["errors"] if e["field"] == "body.spec.inputs.target"]
+    assert on_target == ["input.entity"]  # once, not also as a malformed URI
     too_long = job | {"spec": {"text": "x", "inputs": {"source": "a." + "b" * 1_030}}}
     assert (await api.post("/api/v1/jobs/run", json=too_long)).status_code == 422

@@ -106,7 +106,7 @@ async def test_validate_reports_every_problem_and_runs_nothing(client: httpx.Asy
     report = (await client.post("/api/v1/jobs/validate", json=body)).json()
     assert report["valid"] is False
     codes = {e["code"] for e in report["errors"]}
-    assert {"syntax.python", "syntax.sql", "input.uri", "callback.link_local"} <= codes
+    assert {"syntax.python", "syntax.sql", "input.entity", "callback.link_local"} <= codes
     # No scheduler runs in this test: routing cannot be verified, which is a warning.
     assert [w["code"] for w in report["warnings"]] == ["route.unverified"]
 

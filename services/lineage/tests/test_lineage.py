@@ -12,9 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from controlroom_contracts import subjects
-from controlroom_contracts.api import CodeBundle, CodeFile, JobRequest, JobSpec
+from controlroom_contracts.api import CodeBundle, CodeFile, FailureReason, JobRequest, JobSpec
 from controlroom_contracts.base import utc_now
-from controlroom_contracts.events import JobSubmitted, RunCompleted
+from controlroom_contracts.events import (
+    JobSubmitted,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+)
 from controlroom_contracts.management import (
     AddLineageEdge,
     DeleteLineageEdge,
@@ -29,7 +35,9 @@ from controlroom_contracts.management import (
 )
 from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
 from controlroom_devstack.pytest_plugin import running
+from controlroom_devstack.receiver import CallbackReceiver
 from controlroom_devstack.tap import EventTap
+from controlroom_devstack.waiting import until
 from controlroom_lineage.app import create_app
 from controlroom_lineage.settings import LineageSettings
 from controlroom_runtime import db
@@ -368,3 +376,76 @@ async def test_invalid_edges_are_refused(event_tap: EventTap) -> None:
         garbage = await event_tap.client.request(subjects.LINEAGE_EDGE_ADD, body, timeout=5)
         assert json.loads(garbage.data)["code"] == "invalid"
     assert event_tap.matching(subjects.LINEAGE_EDGE_ADDED) == []
+
+
+async def test_our_runs_are_announced_to_an_openlineage_endpoint(
+    nats_url: str, database_url: str, event_tap: EventTap
+) -> None:
+    receiver = CallbackReceiver(fail_first=1)  # the first POST fails: delivery retries it
+    await receiver.start()
+    settings = LineageSettings(
+        nats_url=nats_url,
+        database_url=database_url,
+        openlineage_url=f"http://127.0.0.1:{receiver.port}/marquez/",
+        openlineage_api_key="ol-key",
+    )
+    try:
+        async with running(create_app(settings)):
+            ok = _submitted("raw.orders", "gold.orders", name="orders_daily")
+            bad = _submitted("raw.orders", "gold.broken")
+            gone = _submitted("raw.orders", "gold.never")
+            for run in (ok, bad, gone):
+                await event_tap.publish(run.subject, run.model_dump_json().encode())
+            for run in (ok, bad):
+                for attempt in (1, 2):  # a retried run starts once
+                    started = RunStarted(
+                        tenant_id="t1",
+                        run_id=run.run_id,
+                        attempt=attempt,
+                        executor_kind="docker",
+                        executor_id="e1",
+                        sandboxed=True,
+                    )
+                    await event_tap.publish(started.subject, started.model_dump_json().encode())
+            ended: list[RunCompleted | RunFailed | RunCancelled] = [
+                _completed(ok.run_id),
+                RunFailed(
+                    tenant_id="t1",
+                    run_id=bad.run_id,
+                    attempt=2,
+                    failure_reason=FailureReason.exit_code,
+                    exit_code=3,
+                    error="boom",
+                    finished_at=utc_now(),
+                ),
+                RunCancelled(
+                    tenant_id="t1", run_id=gone.run_id, attempt=0, reason="x", finished_at=utc_now()
+                ),
+            ]
+            for event in ended:
+                await event_tap.publish(event.subject, event.model_dump_json().encode())
+
+            def announced(run: JobSubmitted) -> list[str]:
+                return [
+                    r.json()["eventType"]
+                    for r in receiver.received[1:]  # the failed first POST is retried
+                    if r.json()["run"]["runId"] == str(run.run_id)
+                ]
+
+            await until(
+                lambda: (
+                    (announced(ok), announced(bad), announced(gone))
+                    == (["START", "COMPLETE"], ["START", "FAIL"], ["ABORT"])
+                ),
+                what="every run announced once, in order",
+            )
+            complete = next(r for r in receiver.received if r.json()["eventType"] == "COMPLETE")
+            assert complete.path == "/marquez/api/v1/lineage"
+            assert complete.headers["authorization"] == "Bearer ol-key"
+            body = complete.json()
+            assert body["job"] == {"namespace": "controlroom/t1", "name": "orders_daily"}
+            assert body["inputs"] == [{"namespace": "supabase", "name": "raw.orders"}]
+            assert body["outputs"] == [{"namespace": "supabase", "name": "gold.orders"}]
+            assert body["schemaURL"].startswith("https://openlineage.io/spec/")
+    finally:
+        await receiver.stop()

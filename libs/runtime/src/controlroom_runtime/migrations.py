@@ -56,13 +56,16 @@ def head_revisions(script_location: Path) -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(_config(script_location, "")).get_heads())
 
 
-async def upgrade(engine: AsyncEngine, script_location: Path, schema: str) -> None:
-    """Create the schema and apply every migration; replicas starting together take turns."""
+async def upgrade(
+    engine: AsyncEngine, script_location: Path, schema: str, *, target: str = "heads"
+) -> None:
+    """Create the schema and apply every migration (up to ``target``: tests of a migration
+    start from the revision before it); replicas starting together take turns."""
     config = _config(script_location, schema)
 
     def _upgrade(sync_conn: Connection) -> None:
         config.attributes["connection"] = sync_conn
-        command.upgrade(config, "heads")
+        command.upgrade(config, target)
 
     async with engine.connect() as conn:
         # A session-level advisory lock: two replicas never migrate the same schema at once.

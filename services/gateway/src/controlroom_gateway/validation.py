@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from controlroom_contracts.api import JobRequest, ValidationIssue, ValidationReport
+from controlroom_contracts.entities import SOURCE_KEYS, TARGET_KEYS
 from controlroom_contracts.rpc import RouteAnswer
 from controlroom_gateway import job_checks
 from controlroom_gateway.service import JobLimits
@@ -14,6 +15,7 @@ from controlroom_gateway.syntax_checker import SyntaxChecker
 from controlroom_runtime.callback_policy import CallbackPolicy
 
 RUNNABLE_BY_KIND = {"docker": {".py", ".sh"}}
+DECLARED_KEYS = frozenset(SOURCE_KEYS + TARGET_KEYS)
 _URI = re.compile(r"^[a-z][a-z0-9+.\-]*://[^\s]+$")
 _ENTITY = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*)+$")
 
@@ -60,7 +62,8 @@ def _input_problems(inputs: dict[str, str]) -> list[ValidationIssue]:
             field=f"body.spec.inputs.{name}",
         )
         for name, value in inputs.items()
-        if not (_URI.match(value) or _ENTITY.match(value))
+        # Declared datasets get the stricter entity check (job_checks.entity_problems).
+        if name not in DECLARED_KEYS and not (_URI.match(value) or _ENTITY.match(value))
     ]
 
 
