@@ -36,7 +36,7 @@ test-chaos: install  ## the whole fault/load/soak suite, long scenarios too (~30
 	$(BIN)/pytest tests/chaos -m ""
 
 bench: install  ## latency and throughput beside the targets
-	$(BIN)/python -m controlroom_devstack.bench
+	$(BIN)/python -m controlroom_devstack.bench $(ARGS)
 
 deadletters: install  ## dead-lettered messages: make deadletters [ARGS="list | show SEQ | replay SEQ... | replay --all"]
 	$(BIN)/python -m controlroom_runtime.deadletters $(or $(ARGS),list)

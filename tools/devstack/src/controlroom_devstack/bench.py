@@ -12,9 +12,13 @@ order they run, each group selectable with ``--only``:
     runs queued for an executor kind nobody serves);
   * ``containers``: jobs in containers through Podman's (or Docker's) API: dispatch ->
     container started, container exited -> terminal event, runs/s of one executor replica,
-    submit -> callback (``bench_containers``; skipped, saying so, without an engine).
+    submit -> callback (``bench_containers``; skipped, saying so, without an engine);
+  * ``lineage``: a synthetic estate of 10 k, 100 k and 1 M edges loaded through the
+    OpenLineage endpoint, then upstream and downstream graph queries at depth 1, 3 and 5
+    (``bench_lineage``; ``--lineage-edges`` picks the sizes: 1 M takes several minutes).
 The whole-system groups run jobs on the local-process backend (the issue's throughput target
-is set for it); ``containers`` starts a stack of its own on the engine.
+is set for it); ``containers`` starts a stack of its own on the engine, and ``lineage`` one
+of the gateway and the lineage service only.
 A scenario that misses its target says where the time goes in the notes under the table.
 """
 
@@ -36,15 +40,25 @@ from controlroom_devstack import (
     bench_end_to_end,
     bench_failures,
     bench_gateway,
+    bench_lineage,
     bench_scheduler,
 )
 from controlroom_devstack.bench_report import Row, print_table
 from controlroom_devstack.infra import NatsServer, Postgres, free_port
 from controlroom_devstack.sandbox import job_sandbox
-from controlroom_devstack.stack import ServiceStack, StackConfig, mint_dev_token
+from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint_dev_token
 
 SECRET = "bench-secret-bench-secret-bench-secret"
-GROUPS = ("dispatch", "fairness", "end-to-end", "cancel", "recovery", "gateway", "containers")
+GROUPS = (
+    "dispatch",
+    "fairness",
+    "end-to-end",
+    "cancel",
+    "recovery",
+    "gateway",
+    "containers",
+    "lineage",
+)
 
 
 def _groups(value: str) -> list[str]:
@@ -53,6 +67,13 @@ def _groups(value: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown {unknown}; choose from {', '.join(GROUPS)}")
     return chosen
+
+
+def _sizes(value: str) -> list[int]:
+    try:
+        return bench_lineage.parse_sizes(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main() -> int:
@@ -70,6 +91,22 @@ def main() -> int:
     parser.add_argument("--tries", type=int, default=10, help="recovery and cancel tries")
     parser.add_argument("--container-runs", type=int, default=30, help="containers: sequential")
     parser.add_argument("--container-total", type=int, default=60, help="containers: sustained")
+    parser.add_argument(
+        "--lineage-edges",
+        type=_sizes,
+        default=list(bench_lineage.SIZES),
+        help="lineage: comma-separated estate sizes in edges, e.g. 10000,100000,1000000 "
+        "(10k,100k,1m too)",
+    )
+    parser.add_argument(
+        "--lineage-clients", type=int, default=8, help="lineage: concurrent ingest clients"
+    )
+    parser.add_argument(
+        "--lineage-queries",
+        type=int,
+        default=200,
+        help="lineage: queries per size, direction and depth",
+    )
     parser.add_argument(
         "--only",
         type=_groups,
@@ -110,6 +147,9 @@ def main() -> int:
             rows, notes = rows + r, notes + n
         if "containers" in only:
             r, n = _in_containers(base, postgres, args)
+            rows, notes = rows + r, notes + n
+        if "lineage" in only:
+            r, n = _lineage(base, postgres, args)
             rows, notes = rows + r, notes + n
         notes.append(
             f"machine: {os.cpu_count()} cores; bench ran {time.monotonic() - t_start:.0f}s"
@@ -160,6 +200,49 @@ def _in_containers(
         stack.stop()
         nats_server.stop()
         sandbox.stop()
+
+
+def _lineage(
+    base: Path, postgres: Postgres, args: argparse.Namespace
+) -> tuple[list[Row], list[str]]:
+    """The gateway and the lineage service, nothing else, on a database of their own."""
+    postgres.create_database("bench_lineage")
+    nats_server = NatsServer(base / "nats-lineage", log_file=base / "nats-lineage.log")
+    stack = ServiceStack(
+        StackConfig(
+            nats_url=nats_server.url,
+            database_url=postgres.url("bench_lineage"),
+            jwt_secret=SECRET,
+            logs_dir=base / "logs-lineage",
+            workdir=base / "work-lineage",
+            gateway_port=free_port(),
+            extra_env={"CONTROLROOM_LOG_LEVEL": "WARNING"},
+            # The lineage service answers the API's requests itself here (request-reply), so
+            # it is on the critical path, not a queue worker to give way.
+            background_nice=0,
+        ),
+        services=tuple(s for s in SERVICES if s.name in ("lineage", "gateway")),
+    )
+    try:
+        nats_server.start()
+        stack.start()
+        tokens = {
+            edges: mint_dev_token(SECRET, tenant=bench_lineage.tenant(edges))
+            for edges in args.lineage_edges
+        }
+        return asyncio.run(
+            bench_lineage.lineage(
+                stack,
+                postgres,
+                tokens,
+                args.lineage_edges,
+                args.lineage_clients,
+                args.lineage_queries,
+            )
+        )
+    finally:
+        stack.stop()
+        nats_server.stop()
 
 
 def _whole_system(
