@@ -33,11 +33,17 @@ class RpcFailure(Exception):
 def answer(
     runtime: ServiceRuntime,
     request: type[Q],
-    handler: Callable[[Q], Awaitable[BaseModel]],
+    handler: Callable[[Q], Awaitable[BaseModel | bytes]],
     *,
     queue: str,
+    concurrency: int = 1,
 ) -> None:
-    """Answer ``request.subject`` with ``handler``; replicas share the work through ``queue``."""
+    """Answer ``request.subject`` with ``handler``; replicas share the work through ``queue``.
+    The handler answers a model, or the JSON of one.
+
+    ``concurrency`` > 1 answers that many requests of this subject at once (each with its own
+    session): one slow answer then holds up no other, and a handler that waits on Postgres
+    lets the next request in. It must stay below the database pool's size."""
     subject: str = getattr(request, "subject")  # noqa: B009 - ClassVar on each request model
 
     async def reply(msg: NatsMessage) -> bytes:
@@ -52,10 +58,15 @@ def answer(
         except Exception as exc:
             log.exception("request failed", extra={"subject": subject})
             return _error(type(exc).__name__, "unavailable")
-        return result.model_dump_json().encode()
+        # A handler with a large answer may hand it over serialised already (its own JSON of
+        # the answer model), and spare building thousands of models only to dump them.
+        return result if isinstance(result, bytes) else result.model_dump_json().encode()
 
     reply.__name__ = f"answer_{request.__name__}"
-    runtime.broker.subscriber(subject, queue=queue)(reply)
+    if concurrency > 1:
+        runtime.broker.subscriber(subject, queue=queue, max_workers=concurrency)(reply)
+    else:
+        runtime.broker.subscriber(subject, queue=queue)(reply)
 
 
 def _error(error: str, code: Literal["invalid", "not_found", "unavailable"]) -> bytes:

@@ -26,6 +26,23 @@ class Asker:
     ) -> A:
         """The answer; a refusal is NotFound (404) or InvalidRequest (422), any other
         failure UpstreamUnavailable (503)."""
+        body = await self._request(query, service, timeout)
+        try:
+            return answer.model_validate_json(body)
+        except ValidationError:
+            pass
+        raise _refusal(body, service)
+
+    async def json(self, query: BaseModel, *, service: str, timeout: float | None = None) -> bytes:
+        """The answer's JSON as the owner sent it, for passing straight on to the client: a
+        large answer (a lineage graph of thousands of edges) is not decoded into models only
+        to be encoded again. Refusals raise as with a call."""
+        body = await self._request(query, service, timeout)
+        if body.startswith(b'{"error":'):  # how every RpcError begins (its first field)
+            raise _refusal(body, service)
+        return body
+
+    async def _request(self, query: BaseModel, service: str, timeout: float | None) -> bytes:
         subject: str = getattr(query, "subject")  # noqa: B009 - ClassVar on each request model
         try:
             response = await self._broker.request(
@@ -33,16 +50,17 @@ class Asker:
             )
         except (TimeoutError, NoRespondersError) as exc:
             raise UpstreamUnavailable(f"the {service} service did not answer in time") from exc
-        try:
-            return answer.model_validate_json(response.body)
-        except ValidationError:
-            pass
-        try:
-            refusal = RpcError.model_validate_json(response.body)
-        except ValidationError:
-            raise UpstreamUnavailable(f"{service} sent a malformed reply") from None
-        if refusal.code == "not_found":
-            raise NotFound(refusal.error)
-        if refusal.code == "invalid":
-            raise InvalidRequest(refusal.error)
-        raise UpstreamUnavailable(f"{service} could not answer: {refusal.error}")
+        body: bytes = response.body
+        return body
+
+
+def _refusal(body: bytes, service: str) -> Exception:
+    try:
+        refusal = RpcError.model_validate_json(body)
+    except ValidationError:
+        return UpstreamUnavailable(f"{service} sent a malformed reply")
+    if refusal.code == "not_found":
+        return NotFound(refusal.error)
+    if refusal.code == "invalid":
+        return InvalidRequest(refusal.error)
+    return UpstreamUnavailable(f"{service} could not answer: {refusal.error}")

@@ -83,13 +83,22 @@ def register(runtime: ServiceRuntime, settings: LineageSettings) -> None:
     )
 
     requests = LineageRequests(runtime)
-    answer(runtime, LineageGraphQuery, requests.graph, queue="lineage")
+    # The two requests that come in volume: graph queries, and OpenLineage events pushed by
+    # whole estates' schedulers at once.
+    busy = max(1, settings.db_pool_size // 2)
+    answer(runtime, LineageGraphQuery, requests.graph, queue="lineage", concurrency=busy)
+    answer(
+        runtime,
+        RecordOpenLineage,
+        requests.record_openlineage,
+        queue="lineage",
+        concurrency=busy,
+    )
     answer(runtime, AddLineageEdge, requests.add, queue="lineage")
     answer(runtime, ListLineageEdges, requests.list, queue="lineage")
     answer(runtime, GetLineageEdge, requests.get, queue="lineage")
     answer(runtime, DeleteLineageEdge, requests.delete, queue="lineage")
     answer(runtime, RestoreLineageEdge, requests.restore, queue="lineage")
     answer(runtime, GetLineageEdgeAudit, requests.audit, queue="lineage")
-    answer(runtime, RecordOpenLineage, requests.record_openlineage, queue="lineage")
     answer(runtime, ListDatasets, requests.datasets, queue="lineage")
     answer(runtime, GetDataset, requests.dataset, queue="lineage")

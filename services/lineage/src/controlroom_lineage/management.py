@@ -31,7 +31,7 @@ from controlroom_contracts.management import (
     RecordOpenLineage,
     RestoreLineageEdge,
 )
-from controlroom_contracts.rpc import LineageGraph, LineageGraphQuery
+from controlroom_contracts.rpc import LineageGraphQuery
 from controlroom_lineage import graph, store
 from controlroom_runtime.rpc import RpcFailure
 from controlroom_runtime.service import ServiceRuntime
@@ -91,7 +91,8 @@ class LineageRequests:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
 
-    async def graph(self, query: LineageGraphQuery) -> LineageGraph:
+    async def graph(self, query: LineageGraphQuery) -> bytes:
+        """The JSON of a LineageGraph (see graph.lineage_graph)."""
         async with self._runtime.sessions() as session:
             return await graph.lineage_graph(session, query)
 

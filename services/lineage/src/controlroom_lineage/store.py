@@ -37,6 +37,8 @@ declared_io = sa.Table(
 )
 
 edges = sa.Table(
+    # ``id`` is lineage.edge_id(tenant_id, source_entity, target_entity, job_name): the
+    # identity, hashed (migration 0004), so no second unique index on four names is needed.
     "edges",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
@@ -57,11 +59,10 @@ edges = sa.Table(
     sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("deleted_by", sa.Text, nullable=True),
     sa.Column("delete_reason", sa.Text, nullable=True),
-    sa.UniqueConstraint(
-        "tenant_id", "source_entity", "target_entity", "job_name", name="uq_edges_identity"
-    ),
-    sa.Index("ix_edges_tenant_source", "tenant_id", "source_entity"),
-    sa.Index("ix_edges_tenant_target", "tenant_id", "target_entity"),
+    # A hop of the graph walk reads the edges of its frontier in this order, capped: the
+    # index gives them in order, so a hub's thousands of edges are not sorted to keep a few.
+    sa.Index("ix_edges_walk_down", "tenant_id", "source_entity", "target_entity", "job_name"),
+    sa.Index("ix_edges_walk_up", "tenant_id", "target_entity", "source_entity", "job_name"),
     sa.Index("ix_edges_tenant_created", "tenant_id", "created_at", "id"),
 )
 
@@ -235,80 +236,89 @@ async def claim_recording(session: AsyncSession, run_id: UUID) -> Declared | Non
 
 # -- recording a run on its edges ------------------------------------------------------------
 
-# One fixed set of statements per run, whatever its number of inputs and outputs: the pairs
-# are formed in Postgres from the two arrays. Rows are inserted and locked in a fixed order
-# (by name, then by id) so two runs of one job recording the same edges cannot deadlock.
-_NEW_EDGES = sa.text(
+# Two statements per run, whatever its number of inputs and outputs: the pairs are formed in
+# Postgres from the two arrays, and each edge is found by its primary key (its identity,
+# hashed). The run's references go in first; only edges it had not referenced before are
+# counted, so the same run recorded twice changes nothing. Rows are written in key order, so
+# two runs recording the same edges take their locks in the same order and cannot deadlock.
+_RECORD_EDGES = sa.text(
     """
     WITH pairs AS (
-        SELECT s, t FROM unnest(CAST(:sources AS text[])) s, unnest(CAST(:targets AS text[])) t
-        WHERE s <> t ORDER BY s, t
-    ), created AS (
-        INSERT INTO lineage.edges (id, tenant_id, source_entity, target_entity, job_name,
-                                   origin, edge_type, metadata, created_at, created_by)
-        SELECT gen_random_uuid(), :tenant, s, t, :job, :origin, 'data_flow', '{}', :at, :actor
-        FROM pairs
-        ON CONFLICT (tenant_id, source_entity, target_entity, job_name) DO NOTHING
-        RETURNING id
-    )
-    INSERT INTO lineage.edge_audit (edge_id, tenant_id, action, actor, at)
-    SELECT id, :tenant, 'created', :actor, :at FROM created
-    """
-)
-
-_RUN_REFERENCES = sa.text(
-    """
-    WITH pairs AS (
-        SELECT s, t FROM unnest(CAST(:sources AS text[])) s, unnest(CAST(:targets AS text[])) t
+        SELECT lineage.edge_id(:tenant, s, t, :job) AS id, s, t
+        FROM unnest(CAST(:sources AS text[])) s, unnest(CAST(:targets AS text[])) t
         WHERE s <> t
     ), referenced AS (
         INSERT INTO lineage.edge_runs (edge_id, run_id, recorded_at)
-        SELECT e.id, :run, :at
-        FROM lineage.edges e JOIN pairs ON e.source_entity = pairs.s AND e.target_entity = pairs.t
-        WHERE e.tenant_id = :tenant AND e.job_name = :job
+        SELECT id, :run, :at FROM pairs ORDER BY id
         ON CONFLICT DO NOTHING
         RETURNING edge_id
-    ), locked AS (
-        SELECT id FROM lineage.edges WHERE id IN (SELECT edge_id FROM referenced)
-        ORDER BY id FOR UPDATE
+    ), counted AS (
+        INSERT INTO lineage.edges AS e (id, tenant_id, source_entity, target_entity, job_name,
+                                        origin, edge_type, metadata, run_count, latest_run_id,
+                                        latest_run_at, created_at, created_by)
+        SELECT pairs.id, :tenant, s, t, :job, :origin, 'data_flow', '{}', 1, :run, :at, :at,
+               :actor
+        FROM pairs JOIN referenced ON referenced.edge_id = pairs.id ORDER BY pairs.id
+        ON CONFLICT (id) DO UPDATE SET
+            run_count = e.run_count + 1,
+            latest_run_id = CASE WHEN e.latest_run_at IS NULL OR e.latest_run_at <= :at
+                                 THEN CAST(:run AS uuid) ELSE e.latest_run_id END,
+            latest_run_at = GREATEST(e.latest_run_at, :at)
+        RETURNING e.id, e.xmax = 0 AS created
+    ), audited AS (
+        INSERT INTO lineage.edge_audit (edge_id, tenant_id, action, actor, at)
+        SELECT id, :tenant, 'created', :actor, :at FROM counted WHERE created
     )
-    UPDATE lineage.edges e SET
-        run_count = e.run_count + 1,
-        latest_run_id = CASE WHEN e.latest_run_at IS NULL OR e.latest_run_at <= :at
-                             THEN CAST(:run AS uuid) ELSE e.latest_run_id END,
-        latest_run_at = GREATEST(e.latest_run_at, :at)
-    FROM locked WHERE e.id = locked.id
+    SELECT count(*) AS edges, count(*) FILTER (WHERE created) AS new_edges FROM counted
     """
 )
 
-
-def _seen(role: str) -> sa.TextClause:
-    """Upsert the catalogue's datasets a run ``role`` (produced or consumed), newest wins."""
-    return sa.text(
-        f"""
-        INSERT INTO lineage.datasets AS d (tenant_id, entity, first_seen_at,
-                                           last_{role}_run_id, last_{role}_job, last_{role}_at)
-        SELECT :tenant, name, :at, :run, :job, :at
-        FROM unnest(CAST(:names AS text[])) name ORDER BY name
-        ON CONFLICT (tenant_id, entity) DO UPDATE SET
-            last_{role}_run_id = CASE WHEN d.last_{role}_at IS NULL OR d.last_{role}_at <= :at
-                                      THEN excluded.last_{role}_run_id
-                                      ELSE d.last_{role}_run_id END,
-            last_{role}_job = CASE WHEN d.last_{role}_at IS NULL OR d.last_{role}_at <= :at
-                                   THEN excluded.last_{role}_job ELSE d.last_{role}_job END,
-            last_{role}_at = GREATEST(d.last_{role}_at, :at)
-        """  # noqa: S608 - role is one of two literals, never input
-    )
-
-
-_PRODUCED = _seen("produced")
-_CONSUMED = _seen("consumed")
-
-
-def _affected(result: sa.Result[Any]) -> int:
-    """Rows the statement wrote (a text statement's result is a CursorResult)."""
-    rowcount: int = getattr(result, "rowcount")  # noqa: B009 - not on Result's static type
-    return rowcount
+# The catalogue: each dataset the run read or wrote with its latest reader and writer (the
+# newest by time wins, so events arriving out of order do not move them back).
+_NOTE_DATASETS = sa.text(
+    """
+    INSERT INTO lineage.datasets AS d (
+        tenant_id, entity, first_seen_at,
+        last_produced_run_id, last_produced_job, last_produced_at,
+        last_consumed_run_id, last_consumed_job, last_consumed_at)
+    SELECT :tenant, name, :at,
+           CASE WHEN produced THEN CAST(:run AS uuid) END,
+           CASE WHEN produced THEN CAST(:job AS text) END,
+           CASE WHEN produced THEN CAST(:at AS timestamptz) END,
+           CASE WHEN consumed THEN CAST(:run AS uuid) END,
+           CASE WHEN consumed THEN CAST(:job AS text) END,
+           CASE WHEN consumed THEN CAST(:at AS timestamptz) END
+    FROM (
+        SELECT name, bool_or(written) AS produced, bool_or(NOT written) AS consumed
+        FROM (SELECT unnest(CAST(:sources AS text[])) AS name, false AS written
+              UNION ALL
+              SELECT unnest(CAST(:targets AS text[])), true) named
+        GROUP BY name
+    ) seen
+    ORDER BY name
+    ON CONFLICT (tenant_id, entity) DO UPDATE SET
+        last_produced_run_id = CASE WHEN d.last_produced_at IS NULL
+                                      OR excluded.last_produced_at >= d.last_produced_at
+                                    THEN COALESCE(excluded.last_produced_run_id,
+                                                  d.last_produced_run_id)
+                                    ELSE d.last_produced_run_id END,
+        last_produced_job = CASE WHEN d.last_produced_at IS NULL
+                                   OR excluded.last_produced_at >= d.last_produced_at
+                                 THEN COALESCE(excluded.last_produced_job, d.last_produced_job)
+                                 ELSE d.last_produced_job END,
+        last_produced_at = GREATEST(d.last_produced_at, excluded.last_produced_at),
+        last_consumed_run_id = CASE WHEN d.last_consumed_at IS NULL
+                                      OR excluded.last_consumed_at >= d.last_consumed_at
+                                    THEN COALESCE(excluded.last_consumed_run_id,
+                                                  d.last_consumed_run_id)
+                                    ELSE d.last_consumed_run_id END,
+        last_consumed_job = CASE WHEN d.last_consumed_at IS NULL
+                                   OR excluded.last_consumed_at >= d.last_consumed_at
+                                 THEN COALESCE(excluded.last_consumed_job, d.last_consumed_job)
+                                 ELSE d.last_consumed_job END,
+        last_consumed_at = GREATEST(d.last_consumed_at, excluded.last_consumed_at)
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -341,12 +351,9 @@ async def record_run(
         "sources": sources,
         "targets": targets,
     }
-    created = _affected(await session.execute(_NEW_EDGES, params))
-    referenced = _affected(await session.execute(_RUN_REFERENCES, params))
-    role = {"tenant": tenant_id, "run": run_id, "job": job, "at": at}
-    await session.execute(_CONSUMED, role | {"names": sources})
-    await session.execute(_PRODUCED, role | {"names": targets})
-    return Recorded(edges=referenced, new_edges=created)
+    counts = (await session.execute(_RECORD_EDGES, params)).one()
+    await session.execute(_NOTE_DATASETS, params)
+    return Recorded(edges=counts.edges, new_edges=counts.new_edges)
 
 
 # -- manual edges and administration ---------------------------------------------------------
@@ -369,7 +376,7 @@ async def add_manual_edge(
         await session.execute(
             insert(edges)
             .values(
-                id=sa.func.gen_random_uuid(),
+                id=sa.func.lineage.edge_id(tenant_id, source, target, job),
                 tenant_id=tenant_id,
                 source_entity=source,
                 target_entity=target,
@@ -380,7 +387,7 @@ async def add_manual_edge(
                 created_at=at,
                 created_by=created_by,
             )
-            .on_conflict_do_nothing(constraint="uq_edges_identity")
+            .on_conflict_do_nothing(index_elements=[edges.c.id])
             .returning(edges)
         )
     ).first()

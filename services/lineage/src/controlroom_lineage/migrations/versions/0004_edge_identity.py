@@ -20,7 +20,19 @@ SCHEMA = "lineage"
 APPEND_ONLY = ("edges", "edge_runs", "edge_audit", "datasets")
 
 
+EDGE_ID = """
+    CREATE FUNCTION lineage.edge_id(tenant text, source text, target text, job text)
+    RETURNS uuid LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT md5(format('%s:%s|%s:%s|%s:%s|%s:%s', length(tenant), tenant, length(source),
+                          source, length(target), target, length(job), job))::uuid
+    $$
+"""
+
+
 def upgrade() -> None:
+    # An edge's id is its identity hashed (each part length-prefixed, so no two identities
+    # read alike): a run finds its edges by primary key, without a lookup by four names.
+    op.execute(EDGE_ID)
     _declared_io()
     _edges()
     _edge_runs_and_audit()
@@ -95,6 +107,20 @@ def _edges() -> None:
     )
     op.alter_column("edges", "job_name", nullable=False, schema=SCHEMA)
     op.alter_column("edges", "origin", nullable=False, schema=SCHEMA)
+    op.drop_index("ix_edges_tenant_source", "edges", schema=SCHEMA)
+    op.drop_index("ix_edges_tenant_target", "edges", schema=SCHEMA)
+    op.create_index(
+        "ix_edges_walk_down",
+        "edges",
+        ["tenant_id", "source_entity", "target_entity", "job_name"],
+        schema=SCHEMA,
+    )
+    op.create_index(
+        "ix_edges_walk_up",
+        "edges",
+        ["tenant_id", "target_entity", "source_entity", "job_name"],
+        schema=SCHEMA,
+    )
 
 
 def _edge_runs_and_audit() -> None:
@@ -118,12 +144,12 @@ def _edge_runs_and_audit() -> None:
     )
     op.create_index("ix_edge_audit_edge", "edge_audit", ["edge_id", "id"], schema=SCHEMA)
     # Fold the edges of the former identity (one per run and pair) into one per (tenant,
-    # source, target, job): the survivor keeps every run as a reference. The only rows this
-    # project ever removes, and before the append-only trigger exists.
+    # source, target, job): the survivor keeps every run as a reference.
     op.execute(
         """
         CREATE TEMPORARY TABLE edge_fold ON COMMIT DROP AS
         SELECT id, run_id, created_at,
+               lineage.edge_id(tenant_id, source_entity, target_entity, job_name) AS edge_id,
                first_value(id) OVER (
                    PARTITION BY tenant_id, source_entity, target_entity, job_name
                    ORDER BY created_at, id) AS survivor,
@@ -134,7 +160,7 @@ def _edge_runs_and_audit() -> None:
     op.execute(
         """
         INSERT INTO lineage.edge_runs (edge_id, run_id, recorded_at)
-        SELECT survivor, run_id, created_at FROM edge_fold WHERE run_id IS NOT NULL
+        SELECT edge_id, run_id, created_at FROM edge_fold WHERE run_id IS NOT NULL
         ON CONFLICT DO NOTHING
         """
     )
@@ -154,8 +180,13 @@ def _edge_runs_and_audit() -> None:
         WHERE e.id = r.survivor
         """
     )
+    # The only rows this project ever removes, and before the append-only trigger exists.
     op.execute(
         "DELETE FROM lineage.edges WHERE id IN (SELECT id FROM edge_fold WHERE id <> survivor)"
+    )
+    op.execute(
+        "UPDATE lineage.edges SET "
+        "id = lineage.edge_id(tenant_id, source_entity, target_entity, job_name)"
     )
     op.execute(
         """
@@ -171,12 +202,6 @@ def _edge_runs_and_audit() -> None:
     op.drop_index("uq_edges_manual_live", "edges", schema=SCHEMA)
     op.drop_column("edges", "run_id", schema=SCHEMA)
     op.drop_column("edges", "job_type", schema=SCHEMA)
-    op.create_unique_constraint(
-        "uq_edges_identity",
-        "edges",
-        ["tenant_id", "source_entity", "target_entity", "job_name"],
-        schema=SCHEMA,
-    )
 
 
 def _datasets() -> None:
