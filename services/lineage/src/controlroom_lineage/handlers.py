@@ -87,15 +87,16 @@ def register(runtime: ServiceRuntime, settings: LineageSettings) -> None:
     # whole estates' schedulers at once.
     busy = max(1, settings.db_pool_size // 2)
     answer(runtime, LineageGraphQuery, requests.graph, queue="lineage", concurrency=busy)
+    # Many at once, as they are written in batches (one connection for a batch, not each).
     answer(
         runtime,
         RecordOpenLineage,
         requests.record_openlineage,
         queue="lineage",
-        concurrency=busy,
+        concurrency=64,
     )
     answer(runtime, AddLineageEdge, requests.add, queue="lineage")
-    answer(runtime, ListLineageEdges, requests.list, queue="lineage")
+    answer(runtime, ListLineageEdges, requests.list_edges, queue="lineage")
     answer(runtime, GetLineageEdge, requests.get, queue="lineage")
     answer(runtime, DeleteLineageEdge, requests.delete, queue="lineage")
     answer(runtime, RestoreLineageEdge, requests.restore, queue="lineage")

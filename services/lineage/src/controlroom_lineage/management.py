@@ -4,6 +4,7 @@ their audit trail, OpenLineage events, and the dataset catalogue."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +34,8 @@ from controlroom_contracts.management import (
 )
 from controlroom_contracts.rpc import LineageGraphQuery
 from controlroom_lineage import graph, store
+from controlroom_lineage.group_commit import GroupCommit
+from controlroom_lineage.recording import Recorded, RunRecord, record_runs
 from controlroom_runtime.rpc import RpcFailure
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
@@ -90,6 +93,7 @@ def _missing(
 class LineageRequests:
     def __init__(self, runtime: ServiceRuntime) -> None:
         self._runtime = runtime
+        self._openlineage = GroupCommit(self._record)
 
     async def graph(self, query: LineageGraphQuery) -> bytes:
         """The JSON of a LineageGraph (see graph.lineage_graph)."""
@@ -127,7 +131,7 @@ class LineageRequests:
             log.info("manual lineage edge added", extra={"edge_id": str(row.id)})
         return LineageEdgeAddResult(edge=edge_view(row), created=created)
 
-    async def list(self, request: ListLineageEdges) -> LineageEdgeList:
+    async def list_edges(self, request: ListLineageEdges) -> LineageEdgeList:
         after = (request.after.created_at, request.after.id) if request.after else None
         async with self._runtime.sessions() as session:
             rows = await store.list_edges(
@@ -219,9 +223,8 @@ class LineageRequests:
         nothing the graph keeps (their datasets may be partial until the run completes)."""
         if request.event_type != "COMPLETE" or not (request.inputs and request.outputs):
             return OpenLineageRecorded(edges=0, new_edges=0)
-        async with unit_of_work(self._runtime.sessions, self._runtime.outbox) as uow:
-            recorded = await store.record_run(
-                uow.session,
+        recorded = await self._openlineage.submit(
+            RunRecord(
                 tenant_id=request.tenant_id,
                 job=request.job,
                 origin="openlineage",
@@ -231,7 +234,12 @@ class LineageRequests:
                 sources=request.inputs,
                 targets=request.outputs,
             )
+        )
         return OpenLineageRecorded(edges=recorded.edges, new_edges=recorded.new_edges)
+
+    async def _record(self, records: Sequence[RunRecord]) -> list[Recorded]:
+        async with unit_of_work(self._runtime.sessions, self._runtime.outbox) as uow:
+            return await record_runs(uow.session, records)
 
     async def datasets(self, request: ListDatasets) -> DatasetList:
         async with self._runtime.sessions() as session:

@@ -22,6 +22,7 @@ from controlroom_contracts.events import (
 )
 from controlroom_lineage import store
 from controlroom_lineage.openlineage_out import OpenLineageOut
+from controlroom_lineage.recording import RunRecord, record_runs
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,7 @@ class RunLineage:
         await self._announce(uow, run_id, "COMPLETE", at, ready)
         if not (ready.sources and ready.targets):
             return  # an edge needs both ends
-        recorded = await store.record_run(
-            uow.session,
+        record = RunRecord(
             tenant_id=ready.tenant_id,
             job=ready.job_name,
             origin="run",
@@ -125,6 +125,7 @@ class RunLineage:
             sources=ready.sources,
             targets=ready.targets,
         )
+        (recorded,) = await record_runs(uow.session, [record])
         await uow.emit(
             LineageRecorded(
                 tenant_id=ready.tenant_id,

@@ -99,7 +99,7 @@ def main() -> int:
         "(10k,100k,1m too)",
     )
     parser.add_argument(
-        "--lineage-clients", type=int, default=8, help="lineage: concurrent ingest clients"
+        "--lineage-clients", type=int, default=32, help="lineage: concurrent producers"
     )
     parser.add_argument(
         "--lineage-queries",
