@@ -449,3 +449,19 @@ async def test_our_runs_are_announced_to_an_openlineage_endpoint(
             assert body["schemaURL"].startswith("https://openlineage.io/spec/")
     finally:
         await receiver.stop()
+
+
+@pytest.mark.usefixtures("lineage")
+async def test_a_run_recording_a_deleted_edge_adds_its_run_but_leaves_it_deleted(
+    event_tap: EventTap,
+) -> None:
+    await _run(event_tap, _submitted("raw.x", "gold.x", name="copy_x"))
+    (edge,) = (await event_tap.ask(ListLineageEdges(tenant_id="t1", entity="raw.x")))["items"]
+    await event_tap.ask(
+        DeleteLineageEdge(tenant_id="t1", edge_id=edge["id"], deleted_by="admin", reason="no")
+    )
+    again = await _run(event_tap, _submitted("raw.x", "gold.x", name="copy_x"))
+    assert (again["edges"], again["new_edges"]) == (1, 0)
+    kept = await event_tap.ask(GetLineageEdge(tenant_id="t1", edge_id=edge["id"]))
+    assert kept["run_count"] == 2 and kept["deleted_at"] is not None  # the admin's call stands
+    assert (await _query(event_tap, entity="raw.x")).downstream == []
