@@ -78,7 +78,7 @@ async def test_completed_run_calls_back_and_records_lineage(
 
     graph = await eventually(edge, what="the lineage edge")
     assert graph["downstream"] == [
-        {"entity": "gold.diagrams", "job_id": run_id, "job_type": "diagram_export", "depth": 1}
+        {"entity": "gold.diagrams", "job_id": run_id, "job": "diagram_export", "depth": 1}
     ]
 
 

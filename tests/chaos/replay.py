@@ -89,7 +89,7 @@ class Snapshot:
     histories: dict[str, list[Any]] = field(default_factory=dict)
     webhook_ids: set[tuple[str | None, str, str]] = field(default_factory=set)
     """(run, receiver path, webhook-id)."""
-    edges: set[str] = field(default_factory=set)
+    edges: set[tuple[str, int, str | None]] = field(default_factory=set)
 
     def differences(self, later: Snapshot) -> list[str]:
         """What ``later`` has that this had not, or changed."""
@@ -143,5 +143,7 @@ async def snapshot(
             (callback_run_id(received), received.path, received.headers.get("webhook-id", ""))
         )
     edges = await _pages(api, "/api/v1/lineage/edges", include_deleted="true")
-    taken.edges = {edge["id"] for edge in edges}
+    # An edge is one per (source, target, job) however often it is recorded: a second
+    # recording would show as a run counted again, not as a new edge.
+    taken.edges = {(edge["id"], edge["run_count"], edge["deleted_at"]) for edge in edges}
     return taken, stored

@@ -85,7 +85,7 @@ async def _administer(
     admin: httpx.AsyncClient, receiver: CallbackReceiver, refusing: CallbackReceiver
 ) -> None:
     """Tenant endpoints (one that always fails, one removed again) and a manual lineage edge,
-    removed again."""
+    removed, restored and removed again."""
     await admin.post("/api/v1/webhook-endpoints", json={"url": receiver.url("endpoint")})
     failing = {"url": refusing.url("refuses"), "event_types": ["run.failed"]}
     (await admin.post("/api/v1/webhook-endpoints", json=failing)).raise_for_status()
@@ -94,6 +94,8 @@ async def _administer(
     manual = {"source": "raw.m", "target": "gold.m"}
     edge = (await admin.post("/api/v1/lineage/edges", json=manual)).json()
     await admin.delete(f"/api/v1/lineage/edges/{edge['id']}")
+    (await admin.post(f"/api/v1/lineage/edges/{edge['id']}/restore")).raise_for_status()
+    await admin.delete(f"/api/v1/lineage/edges/{edge['id']}", params={"reason": "again"})
 
 
 def _jobs(receiver: CallbackReceiver) -> list[dict[str, Any]]:

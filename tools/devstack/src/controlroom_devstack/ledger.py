@@ -271,14 +271,17 @@ async def _pages(client: httpx.AsyncClient, path: str, token: str) -> list[dict[
 
 
 async def lineage_edges(base_url: str, tokens: Mapping[str, str]) -> dict[str, list[datetime]]:
-    """Live run-produced edges per run id (when each was recorded), over every tenant."""
+    """Live run-produced edges per run id (when each was recorded), over every tenant.
+
+    Every run of a scenario declares entities of its own, so its edge has that run alone as
+    its reference: an edge counting more runs than that shows as more than one edge."""
     found: dict[str, list[datetime]] = defaultdict(list)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for token in tokens.values():
             for edge in await _pages(client, "/api/v1/lineage/edges", token):
-                if edge["origin"] == "run" and edge["run_id"]:
+                if edge["origin"] == "run" and edge["latest_run_id"]:
                     created = datetime.fromisoformat(edge["created_at"])
-                    found[str(edge["run_id"])].append(created)
+                    found[str(edge["latest_run_id"])] += [created] * edge["run_count"]
     return dict(found)
 
 
