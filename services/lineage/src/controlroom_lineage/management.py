@@ -154,53 +154,52 @@ class LineageRequests:
         return edge_view(row)
 
     async def delete(self, request: DeleteLineageEdge) -> Done:
-        async with unit_of_work(self._runtime.sessions, self._runtime.outbox) as uow:
-            outcome = await store.mark_deleted(
-                uow.session,
-                request.tenant_id,
-                request.edge_id,
-                deleted=True,
-                actor=request.deleted_by,
-                reason=request.reason,
-                at=utc_now(),
-            )
-            if outcome is None:
-                raise _missing(request)
-            if outcome == "changed":
-                await uow.emit(
-                    LineageEdgeRemoved(
-                        tenant_id=request.tenant_id,
-                        edge_id=request.edge_id,
-                        removed_by=request.deleted_by,
-                        reason=request.reason,
-                    )
-                )
-                log.info("lineage edge deleted", extra={"edge_id": str(request.edge_id)})
+        removed = LineageEdgeRemoved(
+            tenant_id=request.tenant_id,
+            edge_id=request.edge_id,
+            removed_by=request.deleted_by,
+            reason=request.reason,
+        )
+        await self._mark(request, removed, deleted=True, actor=request.deleted_by)
         return Done(id=request.edge_id)
 
     async def restore(self, request: RestoreLineageEdge) -> LineageEdgeView:
+        restored = LineageEdgeRestored(
+            tenant_id=request.tenant_id,
+            edge_id=request.edge_id,
+            restored_by=request.restored_by,
+            reason=request.reason,
+        )
+        return await self._mark(request, restored, deleted=False, actor=request.restored_by)
+
+    async def _mark(
+        self,
+        request: DeleteLineageEdge | RestoreLineageEdge,
+        event: LineageEdgeRemoved | LineageEdgeRestored,
+        *,
+        deleted: bool,
+        actor: str,
+    ) -> LineageEdgeView:
+        """Mark the edge deleted or live, audited, with ``event`` when it changed (idempotent:
+        marking it as it already is changes nothing); the edge as it now is."""
         async with unit_of_work(self._runtime.sessions, self._runtime.outbox) as uow:
             outcome = await store.mark_deleted(
                 uow.session,
                 request.tenant_id,
                 request.edge_id,
-                deleted=False,
-                actor=request.restored_by,
+                deleted=deleted,
+                actor=actor,
                 reason=request.reason,
                 at=utc_now(),
             )
             if outcome is None:
                 raise _missing(request)
             if outcome == "changed":
-                await uow.emit(
-                    LineageEdgeRestored(
-                        tenant_id=request.tenant_id,
-                        edge_id=request.edge_id,
-                        restored_by=request.restored_by,
-                        reason=request.reason,
-                    )
+                await uow.emit(event)
+                log.info(
+                    "lineage edge deleted" if deleted else "lineage edge restored",
+                    extra={"edge_id": str(request.edge_id), "by": actor},
                 )
-                log.info("lineage edge restored", extra={"edge_id": str(request.edge_id)})
             row = await store.get_edge(uow.session, request.tenant_id, request.edge_id)
         assert row is not None  # found above, and edges are never removed
         return edge_view(row)

@@ -9,7 +9,7 @@ recording the same edges take their locks in the same order and cannot deadlock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,32 +142,35 @@ _NOTE_DATASETS = sa.text(
 )
 
 
-def _pairs(records: Sequence[RunRecord]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {
-        k: [] for k in ("ev", "tenant", "source", "target", "job", "origin", "run", "at", "actor")
-    }
-    for ev, r in enumerate(records):
-        for source in r.sources:
-            for target in r.targets:
-                if source == target:
-                    continue
-                row = (ev, r.tenant_id, source, target, r.job, r.origin, r.run_id, r.at, r.actor)
-                for column, value in zip(columns.values(), row, strict=True):
-                    column.append(value)
+def _columns(names: str, rows: Iterable[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """Rows as one list per column: each becomes one array parameter to ``unnest``."""
+    columns: dict[str, list[Any]] = {name: [] for name in names.split()}
+    for row in rows:
+        for column, value in zip(columns.values(), row, strict=True):
+            column.append(value)
     return columns
+
+
+def _pairs(records: Sequence[RunRecord]) -> dict[str, list[Any]]:
+    return _columns(
+        "ev tenant source target job origin run at actor",
+        (
+            (ev, r.tenant_id, source, target, r.job, r.origin, r.run_id, r.at, r.actor)
+            for ev, r in enumerate(records)
+            for source in r.sources
+            for target in r.targets
+            if source != target
+        ),
+    )
 
 
 def _datasets(records: Sequence[RunRecord]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {
-        k: [] for k in ("tenant", "name", "written", "run", "job", "at")
-    }
-    for r in records:
-        named = [(n, False) for n in r.sources] + [(n, True) for n in r.targets]
-        for name, written in named:
-            row = (r.tenant_id, name, written, r.run_id, r.job, r.at)
-            for column, value in zip(columns.values(), row, strict=True):
-                column.append(value)
-    return columns
+    named = ((r, n, False) for r in records for n in r.sources)
+    written = ((r, n, True) for r in records for n in r.targets)
+    return _columns(
+        "tenant name written run job at",
+        ((r.tenant_id, n, w, r.run_id, r.job, r.at) for r, n, w in (*named, *written)),
+    )
 
 
 async def record_runs(session: AsyncSession, records: Sequence[RunRecord]) -> list[Recorded]:

@@ -192,14 +192,7 @@ async def declared(session: AsyncSession, run_id: UUID) -> Declared | None:
             ).where(declared_io.c.run_id == run_id, declared_io.c.submitted)
         )
     ).first()
-    if row is None:
-        return None
-    return Declared(
-        tenant_id=row.tenant_id,
-        job_name=row.job_name or row.job_type or "unnamed",
-        sources=list(row.sources or []),
-        targets=list(row.targets or []),
-    )
+    return None if row is None else _declared(row)
 
 
 async def claim_recording(session: AsyncSession, run_id: UUID) -> Declared | None:
@@ -224,8 +217,10 @@ async def claim_recording(session: AsyncSession, run_id: UUID) -> Declared | Non
             )
         )
     ).first()
-    if row is None:
-        return None
+    return None if row is None else _declared(row)
+
+
+def _declared(row: Any) -> Declared:
     return Declared(
         tenant_id=row.tenant_id,
         job_name=row.job_name or row.job_type or "unnamed",
