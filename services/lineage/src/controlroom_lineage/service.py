@@ -20,7 +20,7 @@ from controlroom_contracts.events import (
     RunFailed,
     RunStarted,
 )
-from controlroom_lineage import store
+from controlroom_lineage import declarations
 from controlroom_lineage.openlineage_out import OpenLineageOut
 from controlroom_lineage.recording import RunRecord, record_runs
 from controlroom_runtime.unit_of_work import UnitOfWork
@@ -55,7 +55,7 @@ class RunLineage:
 
     async def on_job_submitted(self, uow: UnitOfWork, event: JobSubmitted) -> None:
         sources, targets = declared_entities(event.job.spec.inputs)
-        completed = await store.note_declared(
+        completed = await declarations.note_declared(
             uow.session,
             run_id=event.run_id,
             tenant_id=event.tenant_id,
@@ -72,7 +72,9 @@ class RunLineage:
             await self._announce(uow, event.run_id, "START", event.occurred_at)
 
     async def on_run_completed(self, uow: UnitOfWork, event: RunCompleted) -> None:
-        await store.note_completed(uow.session, run_id=event.run_id, tenant_id=event.tenant_id)
+        await declarations.note_completed(
+            uow.session, run_id=event.run_id, tenant_id=event.tenant_id
+        )
         await self._record_if_ready(uow, event.run_id, event.finished_at)
 
     async def on_run_ended(self, uow: UnitOfWork, event: RunFailed | RunCancelled) -> None:
@@ -85,11 +87,11 @@ class RunLineage:
         run_id: UUID,
         event_type: Literal["START", "COMPLETE", "FAIL", "ABORT"],
         at: datetime,
-        declared: store.Declared | None = None,
+        declared: declarations.Declared | None = None,
     ) -> None:
         if not self._openlineage.enabled:
             return
-        declared = declared or await store.declared(uow.session, run_id)
+        declared = declared or await declarations.declared(uow.session, run_id)
         if declared is None:
             log.warning(
                 "run event before its submission: not announced",
@@ -109,7 +111,7 @@ class RunLineage:
 
     async def _record_if_ready(self, uow: UnitOfWork, run_id: UUID, at: datetime) -> None:
         """Events may arrive in either order; the run is recorded once both are known."""
-        ready = await store.claim_recording(uow.session, run_id)
+        ready = await declarations.claim_recording(uow.session, run_id)
         if ready is None:
             return
         await self._announce(uow, run_id, "COMPLETE", at, ready)
