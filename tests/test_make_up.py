@@ -90,6 +90,9 @@ def test_up_serves_the_api_stops_on_ctrl_c_and_keeps_data_for_the_next_up(tmp_pa
     finally:
         output = _interrupt(first)
     assert f"{api}/docs" in output and "curl" in output
+    ui_link = next(w for w in output.split() if w.startswith(f"{api}/ui/#/signin?token="))
+    ui_token = ui_link.rpartition("token=")[2]
+    assert f"export TOKEN={ui_token}" in output  # the link signs in the development operator
     assert all(f"export {n}=" in output for n in ("TOKEN", "VIEWER_TOKEN", "ADMIN_TOKEN"))
     assert output.rstrip().endswith("stopped")
     assert (home / "logs" / "gateway.log").exists()

@@ -50,6 +50,8 @@ class FollowedStream:
 
     response: httpx.Response
     events: list[tuple[int, str]] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
+    """Each event's data, in the order of ``events``."""
     ended: bool = False
 
     @property
@@ -70,6 +72,7 @@ async def _collect(response: httpx.Response, stream: FollowedStream) -> None:
             continue
         if "id" in fields:  # a blank line ends one event
             stream.events.append((int(fields["id"]), fields.get("event", "")))
+            stream.data.append(fields.get("data", ""))
         fields = {}
     stream.ended = True
 

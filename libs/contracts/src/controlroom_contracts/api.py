@@ -345,6 +345,38 @@ class RunView(ApiModel):
     attempts: list[AttemptView] = Field(default_factory=list)
 
 
+class DeclaredLineage(ApiModel):
+    sources: list[str] = Field(description="Canonical entity names the job reads")
+    targets: list[str] = Field(description="Canonical entity names the job writes")
+
+
+class RunJobView(ApiModel):
+    """The body of ``GET /api/v1/runs/{run_id}/job``: the job as submitted, read-only.
+
+    Its callbacks are left out: their URLs may carry tokens meant for one receiver."""
+
+    run_id: UUID
+    job_type: str
+    name: str | None = None
+    spec: JobSpec
+    code: CodeBundle
+    created_by: str
+    repo: RepoRef | None = None
+    lane: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    retry: RetryPolicy | None = None
+    timeout_seconds: int | None = None
+    session_id: UUID | None = None
+    lineage: DeclaredLineage = Field(description="What the run's lineage edges are made of")
+
+
+class RunCounts(ApiModel):
+    """The body of ``GET /api/v1/runs/counts``: runs matching the filters, per status."""
+
+    counts: dict[RunStatus, int]
+    total: int
+
+
 class RunPage(ApiModel):
     """One page of ``GET /api/v1/runs``, newest first."""
 

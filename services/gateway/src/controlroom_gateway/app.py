@@ -17,10 +17,12 @@ from controlroom_gateway import (
     retention,
     routing,
     run_events,
+    runs_board,
     schedules,
     schedules_service,
     sessions,
     templates,
+    ui,
     webhook_deliveries,
     webhook_endpoints,
 )
@@ -130,6 +132,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         install_problem_handlers(app)
         openapi_doc.install(app)
+        # Before ``router``: its /runs/{run_id} would take /runs/counts and /runs/stream.
+        app.include_router(runs_board.router)
         app.include_router(router)
         app.include_router(run_events.router)
         app.include_router(artifacts.router)
@@ -141,5 +145,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(sessions.router)
         app.include_router(schedules.router)
         app.include_router(routing.router)
+        ui.install(app)
 
     return service_app("gateway", settings, build, title="Control Room API", configure=configure)

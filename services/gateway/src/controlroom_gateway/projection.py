@@ -39,7 +39,7 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
-from controlroom_gateway import history_store, store, submitted_runs
+from controlroom_gateway import history_store, run_jobs, store, submitted_runs
 from controlroom_runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,7 @@ async def project(uow: UnitOfWork, events: Sequence[Message]) -> None:
         await submitted_runs.insert_runs(
             session, [submitted_runs.submitted_run(e) for e in submitted]
         )
+        await run_jobs.record_jobs(session, submitted)
     touched = {e.run_id for e in events if isinstance(e, _RUN_EVENTS)}
     runs = await store.lock_runs(session, touched) if touched else {}
     before = {run_id: dict(row) for run_id, row in runs.items()}

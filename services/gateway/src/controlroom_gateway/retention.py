@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from controlroom_contracts.api import RunStatus
 from controlroom_gateway.settings import GatewaySettings
-from controlroom_gateway.store import artifacts, idempotency_keys, run_events, runs
+from controlroom_gateway.store import artifacts, idempotency_keys, run_events, run_jobs, runs
 from controlroom_runtime.objectstore import ObjectStore
 from controlroom_runtime.retention import RetentionRule
 from controlroom_runtime.service import ServiceRuntime
@@ -115,6 +115,7 @@ def purge_expired_runs(grace: timedelta, objects: ObjectStore) -> RetentionRule:
         await _delete_objects(objects, prefixes, elsewhere)
         await session.execute(sa.delete(artifacts).where(artifacts.c.run_id.in_(run_ids)))
         await session.execute(sa.delete(run_events).where(run_events.c.run_id.in_(run_ids)))
+        await session.execute(sa.delete(run_jobs).where(run_jobs.c.run_id.in_(run_ids)))
 
     return RetentionRule("expired_runs", runs, "expired_at", grace, before_delete=before_delete)
 

@@ -16,6 +16,7 @@ from controlroom_gateway.deps import CurrentOperator, CurrentPrincipal, RuntimeD
 from controlroom_gateway.errors import PROBLEM, InvalidRequest, RunNotFound, TooManyRequests
 from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.live_streams import LiveStreams, SlotHoldingEventSource
+from controlroom_gateway.stream_slots import StreamSlot
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 
@@ -81,7 +82,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> RunEventPage:
     await _require_run(runtime, run_id, principal.tenant_id)
-    after = _position(cursor, "query.cursor")
+    after = stream_position(cursor, "query.cursor")
     async with runtime.sessions() as session:
         items = await history_store.list_run_events(
             session, principal.tenant_id, run_id, after=after, limit=limit + 1
@@ -109,23 +110,29 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     await _require_run(runtime, run_id, principal.tenant_id)
-    after = _position(last_event_id, "header.last-event-id")
-    slot = streams.slots.take(principal.tenant_id)
-    if slot is None:
-        log.info(
-            "event stream refused: the tenant has its most streams open",
-            extra={"tenant_id": principal.tenant_id, "run_id": str(run_id)},
-        )
-        raise TooManyRequests(
-            f"tenant {principal.tenant_id} has {streams.slots.limit} live event streams open; "
-            f"close one or retry in {STREAM_RETRY_AFTER_SECONDS}s",
-            retry_after=STREAM_RETRY_AFTER_SECONDS,
-        )
+    after = stream_position(last_event_id, "header.last-event-id")
+    slot = take_stream_slot(streams, principal.tenant_id, run_id=str(run_id))
     events = streams.follow(runtime, principal.tenant_id, run_id, after=after)
     return SlotHoldingEventSource(events, slot, ping=15)
 
 
-def _position(value: str | None, field: str) -> int:
+def take_stream_slot(streams: LiveStreams, tenant_id: str, **context: str) -> StreamSlot:
+    """One of the tenant's live stream slots, or 429 when it has all of them open."""
+    slot = streams.slots.take(tenant_id)
+    if slot is None:
+        log.info(
+            "event stream refused: the tenant has its most streams open",
+            extra={"tenant_id": tenant_id, **context},
+        )
+        raise TooManyRequests(
+            f"tenant {tenant_id} has {streams.slots.limit} live event streams open; "
+            f"close one or retry in {STREAM_RETRY_AFTER_SECONDS}s",
+            retry_after=STREAM_RETRY_AFTER_SECONDS,
+        )
+    return slot
+
+
+def stream_position(value: str | None, field: str) -> int:
     if value is None or value == "":
         return 0
     if not value.isdigit():

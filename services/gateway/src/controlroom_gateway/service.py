@@ -27,7 +27,7 @@ from controlroom_contracts.events import (
     RunLog,
     RunProgress,
 )
-from controlroom_gateway import event_size, idempotency, store, submitted_runs
+from controlroom_gateway import event_size, idempotency, run_jobs, store, submitted_runs
 from controlroom_gateway.auth import Principal
 from controlroom_gateway.errors import (
     IdempotencyConflict,
@@ -254,5 +254,6 @@ async def submit_with_key(
             )
         return Submission(prior.run_id, prior.created_at, replayed=True)
     await submitted_runs.insert_runs(uow.session, [submitted_runs.submitted_run(event)])
+    await run_jobs.record_jobs(uow.session, [event])
     await uow.emit_outgoing(message)
     return Submission(event.run_id, event.occurred_at, replayed=False)

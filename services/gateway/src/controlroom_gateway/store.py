@@ -115,6 +115,36 @@ run_events = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("data", JSONB, nullable=False),
     sa.Index("ix_run_events_run_id", "run_id", "id"),
+    # The tenant's run changes in order: what the board's live feed reads (``run_feed``).
+    sa.Index(
+        "ix_run_events_tenant_changes",
+        "tenant_id",
+        "id",
+        postgresql_where=sa.text(
+            "event_type IN ('queued', 'dispatched', 'started', 'retry_scheduled', "
+            "'completed', 'failed', 'cancelled')"
+        ),
+    ),
+)
+
+RUN_CHANGE_EVENT_TYPES = (
+    "queued",
+    "dispatched",
+    "started",
+    "retry_scheduled",
+    "completed",
+    "failed",
+    "cancelled",
+)
+"""History entries that change a run's status: the board's feed (indexed as spelled above)."""
+
+run_jobs = sa.Table(
+    "run_jobs",
+    metadata,
+    sa.Column("run_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Text, nullable=False),
+    # The JobRequest as submitted, without its callbacks (their URLs may carry tokens).
+    sa.Column("job", JSONB, nullable=False),
 )
 
 artifacts = sa.Table(
@@ -189,6 +219,22 @@ def artifact_row(event: ArtifactStored, storage_key: str) -> ArtifactRow:
         storage_key=storage_key,
         created_at=event.occurred_at,
     )
+
+
+async def run_artifacts(session: AsyncSession, run_id: UUID, tenant_id: str) -> list[ArtifactRow]:
+    """The run's artifacts (not deleted), oldest first; empty for a run not shown."""
+    rows = await session.execute(
+        sa.select(*(artifacts.c[c] for c in _ARTIFACT_COLUMNS))
+        .join(runs, runs.c.run_id == artifacts.c.run_id)
+        .where(
+            artifacts.c.run_id == run_id,
+            artifacts.c.tenant_id == tenant_id,
+            artifacts.c.deleted_at.is_(None),
+            SHOWN,
+        )
+        .order_by(artifacts.c.created_at, artifacts.c.path)
+    )
+    return [ArtifactRow(**row._mapping) for row in rows]
 
 
 async def add_artifacts(session: AsyncSession, rows: Sequence[ArtifactRow]) -> None:
@@ -360,25 +406,49 @@ async def list_runs(
     after: tuple[datetime, UUID] | None,
 ) -> list[RunView]:
     """Newest first; keyset pagination on (created_at, run_id) so pages never shift."""
-    query = sa.select(runs).where(runs.c.tenant_id == tenant_id, SHOWN)
-    if filters.status is not None:
-        query = query.where(runs.c.status == filters.status.value)
-    if filters.job_type is not None:
-        query = query.where(runs.c.job_type == filters.job_type)
-    if filters.created_by is not None:
-        query = query.where(runs.c.created_by == filters.created_by)
-    if filters.since is not None:
-        query = query.where(runs.c.created_at >= filters.since)
-    if filters.session_id is not None:
-        query = query.where(runs.c.session_id == filters.session_id)
-    if filters.lane is not None:
-        query = query.where(runs.c.lane == filters.lane)
-    if filters.schedule_id is not None:
-        query = query.where(runs.c.schedule_id == filters.schedule_id)
+    query = sa.select(runs).where(runs.c.tenant_id == tenant_id, SHOWN, *_matching(filters))
     if after is not None:
         query = query.where(sa.tuple_(runs.c.created_at, runs.c.run_id) < sa.tuple_(*after))
     query = query.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
     return [_view(row) for row in await session.execute(query)]
+
+
+def _matching(filters: RunFilter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of ``filters`` (those given)."""
+    wanted = {
+        runs.c.status: filters.status.value if filters.status is not None else None,
+        runs.c.job_type: filters.job_type,
+        runs.c.created_by: filters.created_by,
+        runs.c.session_id: filters.session_id,
+        runs.c.lane: filters.lane,
+        runs.c.schedule_id: filters.schedule_id,
+    }
+    conditions = [column == value for column, value in wanted.items() if value is not None]
+    if filters.since is not None:
+        conditions.append(runs.c.created_at >= filters.since)
+    return conditions
+
+
+async def count_runs(session: AsyncSession, tenant_id: str, filters: RunFilter) -> dict[str, int]:
+    """How many of the tenant's runs match ``filters``, per status (every status named)."""
+    rows = await session.execute(
+        sa.select(runs.c.status, sa.func.count())
+        .where(runs.c.tenant_id == tenant_id, SHOWN, *_matching(filters))
+        .group_by(runs.c.status)
+    )
+    counts = dict.fromkeys((s.value for s in RunStatus), 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+async def runs_by_id(
+    session: AsyncSession, tenant_id: str, run_ids: Sequence[UUID]
+) -> dict[UUID, RunView]:
+    """The tenant's shown runs among ``run_ids`` (without their artifacts)."""
+    rows = await session.execute(
+        sa.select(runs).where(runs.c.tenant_id == tenant_id, SHOWN, runs.c.run_id.in_(run_ids))
+    )
+    return {row.run_id: _view(row) for row in rows}
 
 
 def _view(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controlroom_contracts.api import RunStatus
 from controlroom_contracts.events import JobSubmitted
+from controlroom_gateway import run_jobs
 from controlroom_gateway.store import outbox, runs
 from controlroom_runtime.outbox import OutgoingMessage, staging_binds, staging_params, staging_sql
 
@@ -59,7 +60,7 @@ _RECORD_SUBMISSIONS = sa.text(
                     :inputs, :created_at, :session_id, :priority)
              AS r({", ".join(_SUBMITTED_RUN_COLUMNS)})
         ON CONFLICT DO NOTHING
-    )
+    ), new_jobs AS ({run_jobs.KEEP_JOBS_SQL})
     {staging_sql(outbox)}
     """
 ).bindparams(
@@ -73,6 +74,7 @@ _RECORD_SUBMISSIONS = sa.text(
     sa.bindparam("created_at", type_=ARRAY(sa.DateTime(timezone=True))),
     sa.bindparam("session_id", type_=ARRAY(sa.Uuid)),
     sa.bindparam("priority", type_=ARRAY(sa.SmallInteger)),
+    sa.bindparam("job", type_=ARRAY(sa.Text)),
     *staging_binds(),
 )
 
@@ -80,7 +82,7 @@ _RECORD_SUBMISSIONS = sa.text(
 async def record_submissions(
     conn: AsyncConnection, events: Sequence[JobSubmitted], messages: Sequence[OutgoingMessage]
 ) -> None:
-    """Insert submitted runs and their outbox rows in *one* statement.
+    """Insert submitted runs, their jobs (``run_jobs``) and their outbox rows in *one* statement.
 
     Run on an autocommit connection it is one round trip to Postgres, where BEGIN, two
     inserts and COMMIT were four. Under load every round trip waits for the other processes
@@ -90,6 +92,7 @@ async def record_submissions(
     rows = [submitted_run(e) for e in events]
     params: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _SUBMITTED_RUN_COLUMNS}
     params["inputs"] = [json.dumps(r["inputs"]) for r in rows]
+    params |= run_jobs.keep_params(events)
     await conn.execute(_RECORD_SUBMISSIONS, params | staging_params(messages))
 
 

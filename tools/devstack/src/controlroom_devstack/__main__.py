@@ -50,6 +50,8 @@ def _banner(api: str, tokens: dict[str, str], started_in: float, logs: Path, job
     return f"""
 Control Room is up ({started_in:.1f}s)
 
+  Runboard   {api}/ui/#/signin?token={tokens["operator"]}
+             (the UI, signed in as a development operator)
   API        {api}/api/v1
   API docs   {api}/docs
   readiness  {api}/readyz
