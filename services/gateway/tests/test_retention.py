@@ -182,6 +182,8 @@ async def test_a_run_ended_past_the_horizon_expires_then_is_purged_with_its_obje
         f"/api/v1/runs/{old}",
         f"/api/v1/runs/{old}/events",
         f"/api/v1/runs/{old}/events/stream",
+        f"/api/v1/runs/{old}/job",
+        f"/api/v1/runs/{old}/artifacts.zip",
         old_artifact["url"],
     ):
         gone = await client.get(url)
@@ -201,6 +203,7 @@ async def test_a_run_ended_past_the_horizon_expires_then_is_purged_with_its_obje
     await prune_once(runtime.sessions, purge)
     assert await _count(gateway, store.runs, old) == 1
     assert await _count(gateway, store.artifacts, old) == 1
+    assert await _count(gateway, store.run_jobs, old) == 1
     await _execute(
         gateway,
         sa.update(store.runs)
@@ -212,6 +215,7 @@ async def test_a_run_ended_past_the_horizon_expires_then_is_purged_with_its_obje
     await prune_once(runtime.sessions, purge)
     assert await _count(gateway, store.runs, old) == 0
     assert await _count(gateway, store.run_events, old) == 0
+    assert await _count(gateway, store.run_jobs, old) == 0
     assert await _count(gateway, store.artifacts, old) == 0
     assert _stored_files(root) == {n for n in stored_before if not n.startswith(f"acme/{old}/")}
     assert await _count(gateway, store.artifacts, recent) == 1
