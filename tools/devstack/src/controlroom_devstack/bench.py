@@ -15,10 +15,13 @@ order they run, each group selectable with ``--only``:
     submit -> callback (``bench_containers``; skipped, saying so, without an engine);
   * ``lineage``: a synthetic estate of 10 k, 100 k and 1 M edges loaded through the
     OpenLineage endpoint, then upstream and downstream graph queries at depth 1, 3 and 5
-    (``bench_lineage``; ``--lineage-edges`` picks the sizes: 1 M takes several minutes).
+    (``bench_lineage``; ``--lineage-edges`` picks the sizes: 1 M takes several minutes);
+  * ``ui``: the Runboard in headless chromium: scheduler decision -> card updated on an open
+    board, first paint of the board with 10,000 runs, and the screenshots in docs/
+    (``bench_ui``; skipped, saying so, without /usr/bin/chromium).
 The whole-system groups run jobs on the local-process backend (the issue's throughput target
-is set for it); ``containers`` starts a stack of its own on the engine, and ``lineage`` one
-of the gateway and the lineage service only.
+is set for it); ``containers`` starts a stack of its own on the engine, ``lineage`` one
+of the gateway and the lineage service only, and ``ui`` a whole system of its own.
 A scenario that misses its target says where the time goes in the notes under the table.
 """
 
@@ -42,6 +45,7 @@ from controlroom_devstack import (
     bench_gateway,
     bench_lineage,
     bench_scheduler,
+    bench_ui,
 )
 from controlroom_devstack.bench_report import Row, print_table
 from controlroom_devstack.infra import NatsServer, Postgres, free_port
@@ -58,6 +62,7 @@ GROUPS = (
     "gateway",
     "containers",
     "lineage",
+    "ui",
 )
 
 
@@ -150,6 +155,9 @@ def main() -> int:
             rows, notes = rows + r, notes + n
         if "lineage" in only:
             r, n = _lineage(base, postgres, args)
+            rows, notes = rows + r, notes + n
+        if "ui" in only:
+            r, n = bench_ui.ui(base, postgres, SECRET)
             rows, notes = rows + r, notes + n
         notes.append(
             f"machine: {os.cpu_count()} cores; bench ran {time.monotonic() - t_start:.0f}s"
