@@ -114,6 +114,9 @@ async def test_s3_backend_redirects_downloads_to_a_presigned_url(
             direct = httpx.get(download.headers["location"])
             assert direct.content == data
             assert hashlib.sha256(direct.content).hexdigest() == artifact["checksum"][7:]
+            # What the Runboard asks for: the bytes through the gateway, no redirect.
+            proxied = await client.get(artifact["url"], params={"redirect": "false"})
+            assert proxied.status_code == 200 and proxied.content == data
 
 
 async def test_only_an_admin_deletes_an_artifact_and_its_object(

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from controlroom_contracts.api import ArtifactView, safe_relative_path
@@ -131,6 +131,14 @@ async def download_artifact(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
     settings: SettingsDep,
+    redirect: Annotated[
+        bool,
+        Query(
+            description="false: the bytes come through the gateway even when the object store "
+            "could serve them (a browser can read a presigned URL on another origin only if the "
+            "store allows CORS)"
+        ),
+    ] = True,
 ) -> Response:
     async with runtime.sessions() as session:
         row = await store.get_artifact(session, artifact_id, principal.tenant_id)
@@ -138,7 +146,7 @@ async def download_artifact(
         raise ArtifactNotFound(f"artifact {artifact_id} not found")
     objects = _object_store(request)
     expires = timedelta(seconds=settings.object_store.presign_seconds)
-    if url := await objects.presigned_url(row.storage_key, expires):
+    if redirect and (url := await objects.presigned_url(row.storage_key, expires)):
         return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     body = objects.get(row.storage_key)
     try:
