@@ -15,9 +15,16 @@ import { h, problemBanner } from "./dom.js";
 
 const main = document.getElementById("main");
 
-// page name → how to load its module; `pick` chooses the export when a module serves two pages.
+// page name → how to load its module; `pick` chooses the export when a module serves two pages;
+// `early` sends what the page's first paint waits for while its module loads (ctx.early).
 const PAGES = {
-  runs: { load: (params) => (params.path.length ? import("./run.js") : import("./board.js")) },
+  runs: {
+    load: (params) => (params.path.length ? import("./run.js") : import("./board.js")),
+    early: (params, signal) =>
+      params.path.length
+        ? null
+        : import("./board_first.js").then((m) => m.askFirstPage(params, signal)),
+  },
   sessions: { load: () => import("./sessions.js") },
   executors: { load: () => import("./executors.js") },
   templates: { load: () => import("./templates.js") },
@@ -89,6 +96,8 @@ async function route() {
     } else if (PAGES[page]) {
       main.setAttribute("aria-busy", "true");
       const spec = PAGES[page];
+      ctx.early = spec.early?.(params, controller.signal) ?? null;
+      ctx.early?.catch(() => {}); // a page left before it loaded never reads it
       let module;
       try {
         module = await spec.load(params);
