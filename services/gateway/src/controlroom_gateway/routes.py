@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 
 from controlroom_contracts.api import (
-    LANE_PATTERN,
     ContinueCallback,
     JobRequest,
-    NoNulStr,
     RunPage,
     RunStatus,
     RunView,
@@ -55,6 +54,7 @@ from controlroom_gateway.errors import PROBLEM, RunNotFound
 from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.openapi_doc import json_body
 from controlroom_gateway.pagination import decode_cursor, encode_cursor
+from controlroom_gateway.run_filters import RunFilters
 from controlroom_gateway.service import JobLimits
 from controlroom_gateway.submissions import SubmissionWriter, submission_message
 from controlroom_gateway.syntax_checker import SyntaxCheckerDep
@@ -263,28 +263,15 @@ async def continue_callback(
 async def list_runs(
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
+    filtered: RunFilters,
     status: RunStatus | None = None,
-    job_type: Annotated[NoNulStr | None, Query(max_length=64)] = None,
-    created_by: Annotated[NoNulStr | None, Query(max_length=256)] = None,
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    session_id: UUID | None = None,
-    lane: Annotated[str | None, Query(pattern=LANE_PATTERN)] = None,
-    schedule_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     *,
     ask: AskerDep,
 ) -> RunPage:
     after = decode_cursor(cursor) if cursor else None
-    filters = store.RunFilter(
-        status=status,
-        job_type=job_type,
-        created_by=created_by,
-        since=since,
-        session_id=session_id,
-        lane=lane,
-        schedule_id=schedule_id,
-    )
+    filters = dataclasses.replace(filtered, status=status)
     async with runtime.sessions() as session:
         items = await store.list_runs(
             session, principal.tenant_id, filters, limit=limit + 1, after=after

@@ -4,21 +4,21 @@ has no endpoint of its own."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 
-from controlroom_contracts.api import LANE_PATTERN, NoNulStr, RunCounts, RunJobView
+from controlroom_contracts.api import RunCounts, RunJobView
 from controlroom_gateway import artifact_zip, run_feed, run_jobs, store
 from controlroom_gateway.deps import AskerDep, CurrentPrincipal, RuntimeDep
 from controlroom_gateway.errors import PROBLEM, NotFound, RunNotFound
 from controlroom_gateway.json_body import InteroperableJsonRoute
 from controlroom_gateway.live_streams import SlotHoldingEventSource
 from controlroom_gateway.run_events import LiveStreamsDep, stream_position, take_stream_slot
+from controlroom_gateway.run_filters import RunFilters
 from controlroom_runtime.objectstore import ObjectStore
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=InteroperableJsonRoute)
@@ -32,23 +32,8 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=Interoperab
     responses={401: PROBLEM, 422: PROBLEM},
 )
 async def count_runs(
-    principal: CurrentPrincipal,
-    runtime: RuntimeDep,
-    job_type: Annotated[NoNulStr | None, Query(max_length=64)] = None,
-    created_by: Annotated[NoNulStr | None, Query(max_length=256)] = None,
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    session_id: UUID | None = None,
-    lane: Annotated[str | None, Query(pattern=LANE_PATTERN)] = None,
-    schedule_id: UUID | None = None,
+    principal: CurrentPrincipal, runtime: RuntimeDep, filters: RunFilters
 ) -> RunCounts:
-    filters = store.RunFilter(
-        job_type=job_type,
-        created_by=created_by,
-        since=since,
-        session_id=session_id,
-        lane=lane,
-        schedule_id=schedule_id,
-    )
     async with runtime.sessions() as session:
         counts = await store.count_runs(session, principal.tenant_id, filters)
     return RunCounts(counts=counts, total=sum(counts.values()))
