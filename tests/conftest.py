@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -51,32 +52,28 @@ def sandboxed(job_sandbox_env: dict[str, str]) -> bool:
     return job_sandbox_env["CONTROLROOM_JOB_BACKEND"] == "docker"
 
 
-@pytest.fixture(scope="module")
-async def stack(
+@asynccontextmanager
+async def whole_system(
     nats_server: NatsServer,
     postgres_server: Postgres,
-    tmp_path_factory: pytest.TempPathFactory,
-    job_sandbox_env: dict[str, str],
+    base: Path,
+    *,
+    database: str,
+    extra_env: dict[str, str],
 ) -> AsyncIterator[ServiceStack]:
+    """Every service on the session's nats-server (its streams purged) and a database of
+    ``database``'s name, until the block ends."""
     await purge_streams(nats_server.url)
-    postgres_server.create_database("e2e")
-    base: Path = tmp_path_factory.mktemp("stack")
+    postgres_server.create_database(database)
     services = ServiceStack(
         StackConfig(
             nats_url=nats_server.url,
-            database_url=postgres_server.url("e2e"),
+            database_url=postgres_server.url(database),
             jwt_secret=SECRET,
             logs_dir=base / "logs",
             workdir=base / "work",
             gateway_port=free_port(),
-            # One job type goes to executor-k8s, where no cluster is configured.
-            extra_env={
-                "CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}',
-                "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
-                # Repositories the tests make on this disk are checked out over file://.
-                "CONTROLROOM_CHECKOUT__ALLOW_FILE_URLS": "true",
-                **job_sandbox_env,
-            },
+            extra_env=extra_env,
         )
     )
     try:
@@ -84,6 +81,28 @@ async def stack(
         yield services
     finally:
         services.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    nats_server: NatsServer,
+    postgres_server: Postgres,
+    tmp_path_factory: pytest.TempPathFactory,
+    job_sandbox_env: dict[str, str],
+) -> AsyncIterator[ServiceStack]:
+    extra_env = {
+        # One job type goes to executor-k8s, where no cluster is configured.
+        "CONTROLROOM_ROUTES": '{"schema_migration": "k8s"}',
+        "CONTROLROOM_CALLBACK_ALLOWLIST": '["127.0.0.0/8"]',
+        # Repositories the tests make on this disk are checked out over file://.
+        "CONTROLROOM_CHECKOUT__ALLOW_FILE_URLS": "true",
+        **job_sandbox_env,
+    }
+    base = tmp_path_factory.mktemp("stack")
+    async with whole_system(
+        nats_server, postgres_server, base, database="e2e", extra_env=extra_env
+    ) as services:
+        yield services
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,10 @@ import pytest
 from axe_playwright_python.async_playwright import Axe  # type: ignore[import-untyped]
 from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
-from controlroom_devstack.infra import NatsServer, Postgres, free_port
-from controlroom_devstack.pytest_plugin import purge_streams
-from controlroom_devstack.stack import ServiceStack, StackConfig, mint_dev_token
+from controlroom_devstack.infra import NatsServer, Postgres
+from controlroom_devstack.stack import ServiceStack, mint_dev_token
 
-from ..conftest import SECRET
+from ..conftest import SECRET, whole_system
 
 CHROMIUM = Path("/usr/bin/chromium")
 CAPPED_TENANT = "ui-capped"
@@ -52,29 +51,13 @@ async def stack(
 ) -> AsyncIterator[ServiceStack]:
     """tests/conftest.py's stack on a database of this module's own, where one tenant has a
     cap of one run at a time."""
-    await purge_streams(nats_server.url)
+    extra_env = {"CONTROLROOM_TENANT_LIMITS": f'{{"{CAPPED_TENANT}": 1}}', **job_sandbox_env}
+    base = tmp_path_factory.mktemp("ui-stack")
     database = f"ui_{uuid.uuid4().hex[:8]}"
-    postgres_server.create_database(database)
-    base: Path = tmp_path_factory.mktemp("ui-stack")
-    services = ServiceStack(
-        StackConfig(
-            nats_url=nats_server.url,
-            database_url=postgres_server.url(database),
-            jwt_secret=SECRET,
-            logs_dir=base / "logs",
-            workdir=base / "work",
-            gateway_port=free_port(),
-            extra_env={
-                "CONTROLROOM_TENANT_LIMITS": f'{{"{CAPPED_TENANT}": 1}}',
-                **job_sandbox_env,
-            },
-        )
-    )
-    try:
-        services.start()
+    async with whole_system(
+        nats_server, postgres_server, base, database=database, extra_env=extra_env
+    ) as services:
         yield services
-    finally:
-        services.stop()
 
 
 @pytest.fixture(scope="session")
