@@ -18,7 +18,9 @@ order they run, each group selectable with ``--only``:
     (``bench_lineage``; ``--lineage-edges`` picks the sizes: 1 M takes several minutes);
   * ``ui``: the Runboard in headless chromium: scheduler decision -> card updated on an open
     board, first paint of the board with 10,000 runs, and the screenshots in docs/
-    (``bench_ui``; skipped, saying so, without /usr/bin/chromium).
+    (``bench_ui``; skipped, saying so, without /usr/bin/chromium);
+  * ``cli``: ``controlroom --help`` and ``controlroom status <id>`` wall time, fresh processes
+    (``bench_cli``; a system of its own).
 The whole-system groups run jobs on the local-process backend (the issue's throughput target
 is set for it); ``containers`` starts a stack of its own on the engine, ``lineage`` one
 of the gateway and the lineage service only, and ``ui`` a whole system of its own.
@@ -39,6 +41,7 @@ from pathlib import Path
 import httpx
 
 from controlroom_devstack import (
+    bench_cli,
     bench_containers,
     bench_end_to_end,
     bench_failures,
@@ -63,6 +66,7 @@ GROUPS = (
     "containers",
     "lineage",
     "ui",
+    "cli",
 )
 
 
@@ -158,6 +162,9 @@ def main() -> int:
             rows, notes = rows + r, notes + n
         if "ui" in only:
             r, n = bench_ui.ui(base, postgres, SECRET)
+            rows, notes = rows + r, notes + n
+        if "cli" in only:
+            r, n = bench_cli.cli(base, postgres, SECRET)
             rows, notes = rows + r, notes + n
         notes.append(
             f"machine: {os.cpu_count()} cores; bench ran {time.monotonic() - t_start:.0f}s"
