@@ -212,6 +212,24 @@ async def test_an_operator_cancels_a_running_run_from_its_page(
     await expect(page.get_by_test_id("page-run").get_by_test_id("cancel")).to_have_count(0)
 
 
+async def test_a_run_that_leaves_the_boards_filter_leaves_the_board_live(
+    page: Page, stack: ServiceStack, tenants: Callable[[str], Tenant]
+) -> None:
+    tenant = tenants("ui-filter-live")
+    run_id = await tenant.submit(SLEEPER)
+    await tenant.wait_for(run_id, "running")
+    await sign_in(page, stack, tenant.token("operator"))
+    await go(page, "#/runs?status=running")
+    await board_live(page)
+    await expect(card(page, run_id)).to_have_attribute("data-status", "running")
+    await page.evaluate("() => { window.__noReload = true }")
+    async with tenant.client() as api:
+        assert (await api.post(f"/api/v1/runs/{run_id}/cancel")).status_code == 202
+    await expect(card(page, run_id)).to_have_count(0, timeout=RUN_MS)
+    assert await page.evaluate("() => window.__noReload === true")  # no reload happened
+    await expect(page.get_by_test_id("lane-A")).to_contain_text("No runs")
+
+
 async def test_a_viewer_is_offered_no_cancelling_anywhere(
     page: Page, stack: ServiceStack, tenants: Callable[[str], Tenant]
 ) -> None:

@@ -81,6 +81,20 @@ function createBoard(params, ctx) {
     cards.set(id, { run, el });
   }
 
+  /** Draws the run's card where it belongs, or takes it off when it left the filters (a
+   * queued run that started, on a board of queued runs). */
+  function placeOrDrop(run) {
+    if (matches(run, filters)) {
+      place(run);
+      return;
+    }
+    const known = cards.get(run.run_id);
+    if (!known) return;
+    cancels?.ended(run.run_id);
+    lanes.remove(known.el);
+    cards.delete(run.run_id);
+  }
+
   /** A run older than the pages read so far comes with "Load more", not at the top. */
   function beyondLoaded(run) {
     if (!nextCursor || !oldest) return false;
@@ -92,7 +106,7 @@ function createBoard(params, ctx) {
   function apply(run) {
     refresher.schedule();
     if (!cards.has(run.run_id) && (!matches(run, filters) || beyondLoaded(run))) return;
-    place(run);
+    placeOrDrop(run);
     if (!nextCursor) more.querySelector(".empty")?.remove();
     const board = (window.__runboard ??= {});
     board.lastApplied = {
@@ -194,7 +208,7 @@ function createBoard(params, ctx) {
     for (const run of missing) {
       api(`/api/v1/runs/${run.run_id}`, { signal }).then((now) => {
         const known = cards.get(now.run_id);
-        if (!streamed.has(now.run_id) && known && differs(known.run, now)) place(now);
+        if (!streamed.has(now.run_id) && known && differs(known.run, now)) placeOrDrop(now);
       }, () => {});
     }
     refresher.schedule(); // the counts were read across the same gap

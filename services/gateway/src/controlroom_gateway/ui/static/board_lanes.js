@@ -7,7 +7,7 @@ import { focusedControl, refocus } from "./board_cards.js";
 
 export const FALLBACK_LANES = ["A", "B", "C", "D"];
 
-/** {el, names, put, setLimits, loaded}; `filters.lane` set: that lane only. */
+/** {el, names, put, remove, setLimits, loaded}; `filters.lane` set: that lane only. */
 export function createLanes(filters) {
   const el = h("div", { class: "lanes" });
   const lanes = new Map(); // name → {section, active, done, headActive, headDone, usage, empty}
@@ -93,6 +93,13 @@ export function createLanes(filters) {
     refocus(card, control); // after the counts: a group shown only now can take the focus
   }
 
+  /** Takes a run's card off the board (it no longer matches the filters). */
+  function remove(card) {
+    const section = card.closest(".lane");
+    card.remove();
+    for (const lane of lanes.values()) if (lane.section === section) updateCounts(lane);
+  }
+
   /** The tenant's limits: each lane's usage, and its lanes in place of A–D. */
   function setLimits(body) {
     limits = body;
@@ -121,7 +128,7 @@ export function createLanes(filters) {
   }
 
   shown().forEach(ensure);
-  return { el, names, put, setLimits, loaded };
+  return { el, names, put, remove, setLimits, loaded };
 }
 
 /** The first card of `group` older than `run` (ties by id), `skip` left out. */
