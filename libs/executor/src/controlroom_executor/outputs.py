@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from controlroom_contracts.api import safe_relative_path
 from controlroom_contracts.events import ArtifactStored
 from controlroom_executor.backend import AttemptKey
 from controlroom_executor.redaction import Redactor
@@ -66,6 +67,14 @@ async def collect(
     for index, (artifact_path, path) in enumerate(_files(files_dir)):
         if index >= MAX_FILES:
             skipped.append(f"{artifact_path} (more than {MAX_FILES} files)")
+            continue
+        try:
+            # The rule the upload API applies: a name a job chose must not become, for
+            # whoever downloads it (one by one or in a ZIP), a path out of their folder
+            # (`..\\x` is one on Windows) or a name their tools misread.
+            safe_relative_path(artifact_path)
+        except ValueError as exc:
+            skipped.append(f"{artifact_path!r} (name not allowed: {exc})")
             continue
         artifact_id: UUID = uuid5(
             NAMESPACE_URL, f"artifact/{key.run_id}/{key.attempt}/{artifact_path}"
