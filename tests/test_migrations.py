@@ -15,7 +15,7 @@ from controlroom_executor_docker.store import metadata as executor_docker
 from controlroom_executor_k8s import app as executor_k8s_app
 from controlroom_executor_k8s.store import metadata as executor_k8s
 from controlroom_gateway import app as gateway_app
-from controlroom_gateway.store import metadata as gateway
+from controlroom_gateway.read_model.store import metadata as gateway
 from controlroom_lineage import app as lineage_app
 from controlroom_lineage.store import metadata as lineage
 from controlroom_notifier import app as notifier_app

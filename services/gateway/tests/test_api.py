@@ -18,8 +18,8 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import submitted_runs
-from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER, submission_message
+from controlroom_gateway.jobs.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER, submission_message
+from controlroom_gateway.read_model import submitted_runs
 
 PROBLEM = "application/problem+json"
 

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from controlroom_contracts.events import ArtifactStored
 from controlroom_devstack.pytest_plugin import running
-from controlroom_gateway import projection
 from controlroom_gateway.app import create_app
+from controlroom_gateway.read_model import projection
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.objectstore import ObjectStoreSettings
 from controlroom_runtime.unit_of_work import unit_of_work

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from controlroom_contracts import subjects
 from controlroom_devstack.tap import EventTap
+from controlroom_gateway.read_model.store import runs
 from controlroom_gateway.settings import GatewaySettings
-from controlroom_gateway.store import runs
 
 from .test_api import PROBLEM, job
 

@@ -17,7 +17,7 @@ import pydot
 import pytest
 
 from controlroom_contracts.rpc import GraphEdge, GraphNode, LineageGraph
-from controlroom_gateway.lineage_render import to_dot, to_mermaid
+from controlroom_gateway.lineage.render import to_dot, to_mermaid
 
 HOSTILE = [
     "raw.orders",

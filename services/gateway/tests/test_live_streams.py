@@ -17,8 +17,8 @@ from controlroom_contracts.events import RunCompleted
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import history_store, projection
 from controlroom_gateway.app import create_app
+from controlroom_gateway.read_model import history_store, projection
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work

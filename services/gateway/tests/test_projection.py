@@ -28,7 +28,7 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
-from controlroom_gateway import history_store, projection, store
+from controlroom_gateway.read_model import history_store, projection, store
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
 

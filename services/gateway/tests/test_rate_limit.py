@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from controlroom_devstack.pytest_plugin import running
+from controlroom_gateway.api.rate_limit import ClientRateLimiter
 from controlroom_gateway.app import create_app
-from controlroom_gateway.rate_limit import ClientRateLimiter
 from controlroom_gateway.settings import GatewaySettings
 
 PROBLEM = "application/problem+json"

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from controlroom_contracts.api import RunStatus
 from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import retention, store
 from controlroom_gateway.app import create_app
+from controlroom_gateway.read_model import retention, store
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.retention import RetentionRule, prune_once
 from controlroom_runtime.service import ServiceRuntime

@@ -19,7 +19,8 @@ from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import projection, ui
+from controlroom_gateway import ui
+from controlroom_gateway.read_model import projection
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work

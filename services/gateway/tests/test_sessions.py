@@ -14,7 +14,7 @@ from controlroom_contracts import subjects
 from controlroom_contracts.api import RunStatus
 from controlroom_contracts.base import utc_now
 from controlroom_devstack.tap import EventTap
-from controlroom_gateway import store, submitted_runs
+from controlroom_gateway.read_model import store, submitted_runs
 
 PROBLEM = "application/problem+json"
 ZERO = {status.value: 0 for status in RunStatus}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from controlroom_contracts.api import CodeFile, ValidationIssue
 from controlroom_devstack.waiting import until
-from controlroom_gateway.syntax_checker import SyntaxChecker
+from controlroom_gateway.jobs.syntax_checker import SyntaxChecker
 
 
 class BlockingParser:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from controlroom_contracts.api import CodeFile
-from controlroom_gateway.syntax_checker import SyntaxChecker
+from controlroom_gateway.jobs.syntax_checker import SyntaxChecker
 from controlroom_runtime.callback_policy import CallbackPolicy
 
 PROBLEM = "application/problem+json"

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from controlroom_devstack.waiting import eventually
-from controlroom_gateway import run_notices
-from controlroom_gateway.wakeups import LISTENER_NAME, RunWakeups
+from controlroom_gateway.read_model import run_notices
+from controlroom_gateway.runs.wakeups import LISTENER_NAME, RunWakeups
 
 
 @pytest.fixture

@@ -8,36 +8,38 @@ from fastapi import FastAPI
 
 from controlroom_contracts.resources import RoutingView
 from controlroom_contracts.schedules import TemplateJob, TemplateJobQuery
-from controlroom_gateway import (
+from controlroom_gateway import handlers, ui
+from controlroom_gateway.api import (
     artifacts,
     datasets,
-    handlers,
+    jobs,
     lineage,
     openapi_doc,
-    retention,
     routing,
     run_events,
+    runs,
     runs_board,
     schedules,
-    schedules_service,
     sessions,
     templates,
-    ui,
     webhook_deliveries,
     webhook_endpoints,
 )
+from controlroom_gateway.api.body_limit import BodyLimitMiddleware
+from controlroom_gateway.api.problems import install_problem_handlers
+from controlroom_gateway.api.rate_limit import ClientRateLimiter, TenantRateLimiter
 from controlroom_gateway.auth import TokenVerifier
-from controlroom_gateway.body_limit import BodyLimitMiddleware
-from controlroom_gateway.errors import install_problem_handlers
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.live_streams import LiveStreams
-from controlroom_gateway.rate_limit import ClientRateLimiter, TenantRateLimiter
-from controlroom_gateway.routes import router
-from controlroom_gateway.service import JobLimits
+from controlroom_gateway.gateway import Gateway
+from controlroom_gateway.jobs.limits import JobLimits
+from controlroom_gateway.jobs.submissions import SubmissionWriter
+from controlroom_gateway.jobs.syntax_checker import SyntaxChecker
+from controlroom_gateway.read_model import retention
+from controlroom_gateway.read_model.store import metadata
+from controlroom_gateway.rpc import Asker
+from controlroom_gateway.runs.live_streams import LiveStreams
 from controlroom_gateway.settings import GatewaySettings
-from controlroom_gateway.store import metadata
-from controlroom_gateway.submissions import SubmissionWriter
-from controlroom_gateway.syntax_checker import SyntaxChecker
+from controlroom_gateway.templates import schedules as template_schedules
 from controlroom_runtime.callback_policy import CallbackPolicy
 from controlroom_runtime.objectstore import build_object_store
 from controlroom_runtime.rpc import answer
@@ -77,11 +79,25 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime = ServiceRuntime(
             name="gateway", settings=settings, metadata=metadata, migrations_dir=MIGRATIONS
         )
+        # The application services the use cases take, whoever calls them (REST, UI, MCP).
+        gateway = Gateway(
+            settings=settings,
+            runtime=runtime,
+            ask=Asker(runtime.broker, settings.rpc_timeout_seconds),
+            limits=limits,
+            callback_policy=policy,
+            submissions=submissions,
+            syntax_checker=syntax_checker,
+            executors=executors,
+            live_streams=live_streams,
+            objects=objects,
+            routing=routing_view,
+        )
+        app.state.gateway = gateway
         handlers.register_heartbeats(runtime, executors)
 
         async def template_job(query: TemplateJobQuery) -> TemplateJob:
-            async with runtime.autocommit.connect() as connection:
-                return await schedules_service.template_job(connection, query, limits, policy)
+            return await template_schedules.template_job(gateway, query)
 
         # The scheduler asks at each schedule's tick; the API process answers, as it owns
         # templates (a separate projector process does not).
@@ -98,12 +114,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return runtime
 
     def configure(app: FastAPI) -> None:
-        app.state.settings = settings
-        app.state.callback_policy = policy
-        app.state.executors = executors
-        app.state.submissions = submissions
-        app.state.syntax_checker = syntax_checker
-        app.state.live_streams = live_streams
         app.state.token_verifier = TokenVerifier(
             settings.jwt_secret.get_secret_value(),
             settings.jwt_jwks_url,
@@ -119,11 +129,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.rate_limit_unauthenticated_per_second,
             settings.rate_limit_unauthenticated_burst,
         )
-        app.state.limits = limits
-        app.state.routing = routing_view
         app.description = DESCRIPTION
         app.version = "1.0.0"
-        app.state.object_store = objects
         app.add_middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
@@ -132,9 +139,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         install_problem_handlers(app)
         openapi_doc.install(app)
-        # Before ``router``: its /runs/{run_id} would take /runs/counts and /runs/stream.
+        # Before ``runs``: its /runs/{run_id} would take /runs/counts and /runs/stream.
         app.include_router(runs_board.router)
-        app.include_router(router)
+        app.include_router(jobs.router)
+        app.include_router(runs.router)
         app.include_router(run_events.router)
         app.include_router(artifacts.router)
         app.include_router(templates.router)
@@ -147,4 +155,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(routing.router)
         ui.install(app)
 
-    return service_app("gateway", settings, build, title="Control Room API", configure=configure)
+    # ``build`` runs at start-up, in the app's lifespan: after this has made the app.
+    app = service_app("gateway", settings, build, title="Control Room API", configure=configure)
+    return app

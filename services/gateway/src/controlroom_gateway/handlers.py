@@ -25,9 +25,9 @@ from controlroom_contracts.events import (
     RunRetryScheduled,
     RunStarted,
 )
-from controlroom_gateway import projection
 from controlroom_gateway.executors import ExecutorRegistry
-from controlroom_gateway.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER
+from controlroom_gateway.jobs.submissions import GATEWAY_ORIGIN, ORIGIN_HEADER
+from controlroom_gateway.read_model import projection
 from controlroom_runtime.consumer import ConsumerSpec
 from controlroom_runtime.heartbeat import call_the_roll
 from controlroom_runtime.service import ServiceRuntime

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 
 from controlroom_gateway import handlers
 from controlroom_gateway.app import MIGRATIONS
+from controlroom_gateway.read_model.store import metadata
 from controlroom_gateway.settings import GatewaySettings
-from controlroom_gateway.store import metadata
 from controlroom_runtime.service import ServiceRuntime, service_app
 
 

@@ -1,4 +1,4 @@
-from controlroom_gateway.store import metadata
+from controlroom_gateway.read_model.store import metadata
 from controlroom_runtime.migrations import run_in_alembic_env
 
 run_in_alembic_env(metadata)

@@ -1,0 +1,1 @@
+"""Lineage queries and management, answered by the lineage service; graphs rendered as text."""

@@ -1,0 +1,65 @@
+"""Every artifact of a run as one ZIP, streamed: written as its objects are read, so neither the
+archive nor any artifact is held whole in memory or on disk."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+
+from controlroom_gateway.read_model.store import ArtifactRow
+from controlroom_runtime.objectstore import ObjectMissing, ObjectStore
+
+
+class _Drain:
+    """A write-only, unseekable file for ``zipfile``: it keeps what was written until taken.
+
+    Unseekable, ``zipfile`` writes each entry's sizes and CRC after its data (a data
+    descriptor) instead of going back to its header."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._written = 0
+
+    def write(self, data: bytes, /) -> int:
+        self._parts.append(bytes(data))
+        self._written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        taken = b"".join(self._parts)
+        self._parts.clear()
+        return taken
+
+
+async def zipped(objects: ObjectStore, artifacts: Sequence[ArtifactRow]) -> AsyncIterator[bytes]:
+    """The ZIP of ``artifacts``, chunk by chunk, under their paths in the run. An artifact whose
+    object is gone is left out, and a MISSING.txt at the end names it."""
+    drain = _Drain()
+    missing: list[str] = []
+    with zipfile.ZipFile(drain, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for artifact in artifacts:
+            chunks = objects.get(artifact.storage_key)
+            try:
+                first = await anext(chunks, b"")
+            except ObjectMissing:
+                missing.append(artifact.path)
+                continue
+            # force_zip64: the size is known only once written, and may pass 4 GiB.
+            with archive.open(artifact.path, mode="w", force_zip64=True) as entry:
+                entry.write(first)
+                yield drain.take()
+                async for chunk in chunks:
+                    entry.write(chunk)
+                    yield drain.take()
+        if missing:
+            archive.writestr("MISSING.txt", "".join(f"{path}\n" for path in missing))
+    yield drain.take()

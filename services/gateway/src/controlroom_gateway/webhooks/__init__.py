@@ -1,0 +1,1 @@
+"""Tenant webhook endpoints and their deliveries, owned by the notifier."""
