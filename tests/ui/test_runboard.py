@@ -106,6 +106,21 @@ async def test_sign_in_link_stores_the_token_and_takes_it_out_of_the_url(
     await expect(page.get_by_test_id("whoami")).to_contain_text("viewer")
 
 
+async def test_a_link_does_not_switch_a_signed_in_user_without_asking(
+    page: Page, stack: ServiceStack, tenants: Callable[[str], Tenant]
+) -> None:
+    mine, theirs = tenants("ui-link-mine"), tenants("ui-link-theirs")
+    await sign_in(page, stack, mine.token("operator"))
+    await page.goto(f"{ui_url(stack)}#/signin?token={theirs.token('operator')}")
+    await expect(page.get_by_test_id("page-signin")).to_contain_text("Press Sign in to switch")
+    assert "token" not in page.url
+    stored = "localStorage.getItem('controlroom.token')"
+    assert await page.evaluate(stored) == mine.token("operator")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_test_id("whoami")).to_contain_text("ui-link-theirs")
+    assert await page.evaluate(stored) == theirs.token("operator")
+
+
 async def test_a_run_reaches_completed_on_the_board_live_then_its_logs_and_artifacts(
     page: Page, stack: ServiceStack, tenants: Callable[[str], Tenant], tmp_path: Path
 ) -> None:

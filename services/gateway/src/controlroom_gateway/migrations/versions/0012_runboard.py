@@ -24,13 +24,25 @@ RUN_CHANGES = (
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_run_events_tenant_changes",
-        "run_events",
-        ["tenant_id", "id"],
-        schema=SCHEMA,
-        postgresql_where=sa.text(RUN_CHANGES),
-    )
+    # run_events is the largest table and the projector appends to it all the time: built
+    # without blocking those inserts (CONCURRENTLY cannot run inside a transaction).
+    with op.get_context().autocommit_block():
+        # A build interrupted half-way leaves an invalid index behind: built again.
+        op.drop_index(
+            "ix_run_events_tenant_changes",
+            "run_events",
+            schema=SCHEMA,
+            postgresql_concurrently=True,
+            if_exists=True,
+        )
+        op.create_index(
+            "ix_run_events_tenant_changes",
+            "run_events",
+            ["tenant_id", "id"],
+            schema=SCHEMA,
+            postgresql_where=sa.text(RUN_CHANGES),
+            postgresql_concurrently=True,
+        )
     op.create_table(
         "run_jobs",
         sa.Column("run_id", sa.Uuid, primary_key=True),

@@ -161,7 +161,10 @@ function renderNotFound(main, page) {
 
 /** #/signin: a token from the link `make up` prints (…#/signin?token=…) or from the form. */
 async function renderSignin(main, params) {
-  const fromLink = params.query.get("token") || new URLSearchParams(location.search).get("token");
+  // Only from the fragment, which is never sent to a server; out of the address bar (and so
+  // the history) at once, whether it turns out to be good or not.
+  const fromLink = params.query.get("token");
+  if (fromLink) history.replaceState(null, "", `${location.pathname}#/signin`);
   const alerts = h("div", { class: "alerts" });
   const input = h("input", {
     id: "token",
@@ -227,8 +230,27 @@ async function renderSignin(main, params) {
 
   if (fromLink) {
     input.value = fromLink;
+    const signedIn = currentUser();
+    const offered = decodeToken(fromLink);
+    if (signedIn && signedIn.token !== fromLink) {
+      // A link must not switch a signed-in user to another identity (or another tenant)
+      // without asking: it may have been crafted by someone else.
+      alerts.append(
+        h(
+          "p",
+          { class: "notice", role: "status" },
+          `This link signs in as ${describe(offered)}; you are signed in as ` +
+            `${describe(signedIn)}. Press Sign in to switch.`,
+        ),
+      );
+      return;
+    }
     await signIn(fromLink);
   }
+}
+
+function describe(claims) {
+  return claims ? `${claims.sub} · ${claims.tenant_id} · ${claims.role}` : "an unreadable token";
 }
 
 function signOutClicked() {
