@@ -3,6 +3,7 @@ run changes, a run's job, its artifacts as one ZIP, and the UI's own files."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -12,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from controlroom_contracts.api import JobRequest
@@ -20,7 +22,8 @@ from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
 from controlroom_gateway import ui
-from controlroom_gateway.read_model import projection
+from controlroom_gateway.read_model import history_store, projection
+from controlroom_gateway.runs import run_feed
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_runtime.service import ServiceRuntime
 from controlroom_runtime.unit_of_work import unit_of_work
@@ -199,6 +202,18 @@ async def test_a_runs_artifacts_come_as_one_zip_under_their_paths(
         assert archive.testzip() is None
         assert {name: archive.read(name) for name in archive.namelist()} == files
 
+    # A second artifact under a path (a retried attempt stores its own): the latest only.
+    again = await client.post(
+        "/api/v1/artifacts",
+        data={"run_id": run_id, "path": "report.md"},
+        files={"file": ("x", b"# done again\n", "text/plain")},
+    )
+    assert again.status_code == 201, again.text
+    response = await client.get(f"/api/v1/runs/{run_id}/artifacts.zip")
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert sorted(archive.namelist()) == ["out/result.csv", "report.md"]
+        assert archive.read("report.md") == b"# done again\n"
+
     other = {"Authorization": f"Bearer {token(tenant='globex')}"}
     theirs = await client.get(f"/api/v1/runs/{run_id}/artifacts.zip", headers=other)
     assert theirs.status_code == 404 and theirs.headers["content-type"] == PROBLEM
@@ -226,3 +241,53 @@ def test_the_ui_loads_nothing_from_another_origin() -> None:
         text = path.read_text()
         for needle in ('src="http', "src='http", 'from "http', "url(http", "@import url(http"):
             assert needle not in text, f"{path.name} loads {needle}..."
+
+
+def _history_row(tenant: str) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant,
+        "run_id": uuid4(),
+        "event_type": "completed",
+        "occurred_at": utc_now(),
+        "data": "{}",
+    }
+
+
+async def test_a_tenants_history_commits_in_id_order_however_many_write_it(
+    gateway: FastAPI,
+) -> None:
+    """Readers go by id: an append waits for an earlier one of its tenant to commit, or a
+    reader between the two commits would pass the earlier id for good."""
+    runtime: ServiceRuntime = gateway.state.runtime
+
+    async def waiting_appends() -> int:
+        async with runtime.sessions() as session:
+            query = sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return int((await session.execute(query)).scalar_one())
+
+    async def append(tenant: str) -> None:
+        async with runtime.sessions() as session, session.begin():
+            await history_store.add_run_events(session, [_history_row(tenant)])
+
+    async with runtime.sessions() as first, first.begin():
+        await history_store.add_run_events(first, [_history_row("acme")])
+        await append("globex")  # another tenant's history does not wait
+        second = asyncio.create_task(append("acme"))
+        await eventually(waiting_appends, what="acme's second append to wait for the first")
+        assert not second.done()
+    await asyncio.wait_for(second, timeout=30)
+    assert await waiting_appends() == 0
+
+
+async def test_the_feeds_query_reads_its_partial_index(gateway: FastAPI) -> None:
+    runtime: ServiceRuntime = gateway.state.runtime
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        query = run_feed.changes_query("acme", 0, 10)
+        compiled = query.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}
+        )
+        plan = "\n".join((await session.execute(sa.text(f"EXPLAIN {compiled}"))).scalars())
+    assert "ix_run_events_tenant_changes" in plan, plan

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -57,7 +57,9 @@ class ObjectStore(Protocol):
         self, key: str, chunks: AsyncIterator[bytes], *, content_type: str, max_bytes: int
     ) -> StoredObject: ...
 
-    def get(self, key: str) -> AsyncIterator[bytes]: ...
+    def get(self, key: str) -> AsyncGenerator[bytes, None]:
+        """The object's bytes in chunks; closing it early releases the read."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Delete the object; one that is not there is no error."""
@@ -146,7 +148,7 @@ class LocalObjectStore:
         os.replace(temp, target)  # atomic: readers never see half an object
         return StoredObject(key, size, sha)
 
-    async def get(self, key: str) -> AsyncIterator[bytes]:
+    async def get(self, key: str) -> AsyncGenerator[bytes, None]:
         path = self._path(key)
         if not path.is_file():
             raise ObjectMissing(key)
@@ -222,7 +224,7 @@ class S3ObjectStore:
             temp.unlink(missing_ok=True)
         return StoredObject(key, size, sha)
 
-    async def get(self, key: str) -> AsyncIterator[bytes]:
+    async def get(self, key: str) -> AsyncGenerator[bytes, None]:
         from minio.error import S3Error
 
         try:

@@ -18,6 +18,16 @@ from controlroom_gateway.read_model import run_notices
 from controlroom_gateway.read_model.store import run_events
 
 _RUN_EVENT_COLUMNS = ("tenant_id", "run_id", "event_type", "occurred_at", "data")
+_APPEND_LOCK = "gateway.run_events"
+# Held until the transaction ends, taken in one order (sorted) so two appenders never wait on
+# each other in a circle.
+_LOCK_TENANTS = sa.text(
+    """
+    SELECT pg_advisory_xact_lock(hashtext(:lock), hashtext(tenant_id))
+    FROM (SELECT DISTINCT tenant_id FROM unnest(:tenant_ids) AS t(tenant_id)) AS tenants
+    ORDER BY tenant_id
+    """
+).bindparams(sa.bindparam("tenant_ids", type_=ARRAY(sa.Text)))
 _ADD_RUN_EVENTS = sa.text(
     f"""
     INSERT INTO {run_events.fullname} (tenant_id, run_id, event_type, occurred_at, data)
@@ -41,7 +51,16 @@ async def add_run_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
 
     The statement is the same for any number of rows (arrays, not a row of parameters per
     event), so it is prepared once.
+
+    A history id is drawn when its row is inserted, not when it commits. Readers go by id
+    (``id > last seen``): were two appenders (two projector replicas) to commit out of id order,
+    a reader between the two commits would pass the lower id for good. So an append first
+    locks its tenants until it commits: within a tenant, ids commit in order. One projector
+    takes the lock uncontended.
     """
+    await session.execute(
+        _LOCK_TENANTS, {"lock": _APPEND_LOCK, "tenant_ids": [row["tenant_id"] for row in rows]}
+    )
     await session.execute(
         _ADD_RUN_EVENTS,
         {key: [row[key] for row in rows] for key in _RUN_EVENT_COLUMNS},

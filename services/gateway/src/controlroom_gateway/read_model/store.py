@@ -105,6 +105,19 @@ idempotency_keys = sa.Table(
     sa.Index("ix_idempotency_keys_created", "created_at"),
 )
 
+RUN_CHANGE_EVENT_TYPES = (
+    "queued",
+    "dispatched",
+    "started",
+    "retry_scheduled",
+    "completed",
+    "failed",
+    "cancelled",
+)
+"""History entries that change a run's status: the board's feed."""
+RUN_CHANGES_SQL = "(" + ", ".join(f"'{t}'" for t in RUN_CHANGE_EVENT_TYPES) + ")"
+"""The same, as SQL: the feed's partial index (migration 0012 spells it out, as it was)."""
+
 run_events = sa.Table(
     "run_events",
     metadata,
@@ -120,23 +133,10 @@ run_events = sa.Table(
         "ix_run_events_tenant_changes",
         "tenant_id",
         "id",
-        postgresql_where=sa.text(
-            "event_type IN ('queued', 'dispatched', 'started', 'retry_scheduled', "
-            "'completed', 'failed', 'cancelled')"
-        ),
+        postgresql_where=sa.text(f"event_type IN {RUN_CHANGES_SQL}"),
     ),
 )
 
-RUN_CHANGE_EVENT_TYPES = (
-    "queued",
-    "dispatched",
-    "started",
-    "retry_scheduled",
-    "completed",
-    "failed",
-    "cancelled",
-)
-"""History entries that change a run's status: the board's feed (indexed as spelled above)."""
 
 run_jobs = sa.Table(
     "run_jobs",

@@ -3,6 +3,8 @@ archive nor any artifact is held whole in memory or on disk."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import zipfile
 from collections.abc import AsyncIterator, Sequence
 
@@ -41,25 +43,38 @@ class _Drain:
 
 
 async def zipped(objects: ObjectStore, artifacts: Sequence[ArtifactRow]) -> AsyncIterator[bytes]:
-    """The ZIP of ``artifacts``, chunk by chunk, under their paths in the run. An artifact whose
-    object is gone is left out, and a MISSING.txt at the end names it."""
+    """The ZIP of ``artifacts``, chunk by chunk, under their paths in the run.
+
+    Each attempt stores its own files, so a retried run has several artifacts under one path
+    (``logs/stdout.log``): the archive holds the latest of each, as a folder on disk would
+    (every one stays downloadable on its own). An artifact whose object is gone is left out,
+    and a MISSING.txt at the end names it."""
     drain = _Drain()
     missing: list[str] = []
     with zipfile.ZipFile(drain, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for artifact in artifacts:
-            chunks = objects.get(artifact.storage_key)
-            try:
-                first = await anext(chunks, b"")
-            except ObjectMissing:
-                missing.append(artifact.path)
-                continue
-            # force_zip64: the size is known only once written, and may pass 4 GiB.
-            with archive.open(artifact.path, mode="w", force_zip64=True) as entry:
-                entry.write(first)
-                yield drain.take()
-                async for chunk in chunks:
-                    entry.write(chunk)
+        for artifact in latest_per_path(artifacts):
+            # Closed however the loop ends: a client hanging up mid-entry closes the read too.
+            async with contextlib.aclosing(objects.get(artifact.storage_key)) as chunks:
+                try:
+                    first = await anext(chunks, b"")
+                except ObjectMissing:
+                    missing.append(artifact.path)
+                    continue
+                # force_zip64: the size is known only once written, and may pass 4 GiB.
+                with archive.open(artifact.path, mode="w", force_zip64=True) as entry:
+                    # Deflating a MiB takes 20-30 ms: off the event loop, which serves every
+                    # live stream of this process meanwhile.
+                    await asyncio.to_thread(entry.write, first)
                     yield drain.take()
+                    async for chunk in chunks:
+                        await asyncio.to_thread(entry.write, chunk)
+                        yield drain.take()
         if missing:
             archive.writestr("MISSING.txt", "".join(f"{path}\n" for path in missing))
     yield drain.take()
+
+
+def latest_per_path(artifacts: Sequence[ArtifactRow]) -> list[ArtifactRow]:
+    """The latest artifact of each path (``artifacts`` oldest first), in that order."""
+    latest = {artifact.path: artifact for artifact in artifacts}
+    return sorted(latest.values(), key=lambda a: (a.created_at, a.path))

@@ -58,16 +58,20 @@ async def current_position(session: AsyncSession, tenant_id: str) -> int:
     return latest or 0
 
 
-async def changes_after(
-    session: AsyncSession, tenant_id: str, after: int, limit: int
-) -> list[tuple[int, UUID]]:
+def changes_query(tenant_id: str, after: int, limit: int) -> sa.Select[int, UUID]:
     """(position, run id) of the tenant's changes after ``after``, oldest first."""
-    rows = await session.execute(
+    return (
         sa.select(run_events.c.id, run_events.c.run_id)
         .where(run_events.c.tenant_id == tenant_id, run_events.c.id > after, _CHANGES)
         .order_by(run_events.c.id)
         .limit(limit)
     )
+
+
+async def changes_after(
+    session: AsyncSession, tenant_id: str, after: int, limit: int
+) -> list[tuple[int, UUID]]:
+    rows = await session.execute(changes_query(tenant_id, after, limit))
     return [(position, run_id) for position, run_id in rows]
 
 
