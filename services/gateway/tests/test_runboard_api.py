@@ -125,6 +125,11 @@ async def test_the_feed_sends_ready_then_each_change_as_the_runs_current_view(
         async with following(api, FEED, headers={"Last-Event-ID": str(ended_at)}) as caught_up:
             await eventually(lambda: _async(caught_up.types == ["ready"]), what="ready")
             assert caught_up.events[0][0] == ended_at
+        # A position this database never reached (it was restored): from the latest change.
+        beyond = {"Last-Event-ID": str(ended_at + 1_000_000)}
+        async with following(api, FEED, headers=beyond) as restored:
+            await eventually(lambda: _async(restored.types == ["ready"]), what="ready")
+            assert restored.events[0][0] == ended_at
 
 
 async def _async(value: bool) -> bool:

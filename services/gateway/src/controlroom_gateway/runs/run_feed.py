@@ -86,9 +86,12 @@ async def follow_tenant(
     """``ready`` at the starting position, then a ``run`` event per change; never ends."""
     # Watching before the first read: whatever commits after that read wakes the feed.
     with streams.wakeups.watch_tenant(tenant_id) as wake:
-        if after is None:
-            async with runtime.sessions() as session:
-                after = await current_position(session, tenant_id)
+        async with runtime.sessions() as session:
+            latest = await current_position(session, tenant_id)
+        # A position past the tenant's latest change was never sent by this database (it was
+        # restored or replaced): resumed from there, the feed would stay silent until the
+        # tenant's history caught up with it.
+        after = latest if after is None or after > latest else after
         yield StreamEvent(data="{}", id=str(after), event="ready")
         while True:
             async with runtime.sessions() as session:
