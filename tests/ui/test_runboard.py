@@ -334,18 +334,10 @@ async def test_a_status_filter_lives_in_the_url_and_survives_a_reload(
     await expect(page.get_by_test_id("count-completed")).to_have_text("1")
     await expect(page.get_by_test_id("count-failed")).to_have_text("1")
 
-    status = page.get_by_test_id("page-runs").locator('form [name="status"]')
-    if await status.evaluate("el => el.tagName") == "SELECT":
-        await status.select_option("completed")
-    else:
-        await status.fill("completed")
-    submit = page.get_by_test_id("page-runs").locator(
-        'form button[type="submit"], form button:not([type])'
-    )
-    if await submit.count():
-        await submit.first.click()
-    else:
-        await status.press("Enter")
+    board = page.get_by_test_id("page-runs")
+    status = board.get_by_label("Status", exact=True)
+    await status.select_option("completed")
+    await board.get_by_role("button", name="Apply").click()
 
     await expect(page).to_have_url(re.compile(r"#/runs\?(.*&)?status=completed(&|$)"))
     await expect(card(page, broken)).to_have_count(0)
