@@ -15,6 +15,7 @@ from controlroom_cli import (
     devtoken,
     jobs,
     lineage,
+    mcp_stdio,
     render,
     runs,
     sessions,
@@ -91,6 +92,7 @@ app.add_typer(sessions.app, name="sessions")
 app.add_typer(templates.app, name="templates")
 app.command("token")(devtoken.token)
 app.command("config")(show_config)
+app.command("mcp")(mcp_stdio.mcp)
 
 
 def run(argv: list[str] | None = None) -> int:

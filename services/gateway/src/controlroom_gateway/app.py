@@ -34,6 +34,9 @@ from controlroom_gateway.gateway import Gateway
 from controlroom_gateway.jobs.limits import JobLimits
 from controlroom_gateway.jobs.submissions import SubmissionWriter
 from controlroom_gateway.jobs.syntax_checker import SyntaxChecker
+from controlroom_gateway.mcp.auth import BearerAuth
+from controlroom_gateway.mcp.endpoint import PATH as MCP_PATH
+from controlroom_gateway.mcp.endpoint import McpEndpoint
 from controlroom_gateway.read_model import retention
 from controlroom_gateway.read_model.store import metadata
 from controlroom_gateway.rpc import Asker
@@ -111,6 +114,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime.background(live_streams.wakeups.run)
         # Here and not in a separate projector: the purge deletes stored objects too.
         retention.install(runtime, settings, objects)
+        runtime.background(app.state.mcp.serve)
         return runtime
 
     def configure(app: FastAPI) -> None:
@@ -154,6 +158,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(schedules.router)
         app.include_router(routing.router)
         ui.install(app)
+        # MCP for coding agents, behind the same bearer tokens and rate limits as REST.
+        app.state.mcp = McpEndpoint(
+            BearerAuth(
+                app.state.token_verifier, app.state.rate_limiter, app.state.client_rate_limiter
+            ),
+            lambda: app.state.gateway,  # built at start-up, after this
+        )
+        app.add_route(MCP_PATH, app.state.mcp, include_in_schema=False)
 
     # ``build`` runs at start-up, in the app's lifespan: after this has made the app.
     app = service_app("gateway", settings, build, title="Control Room API", configure=configure)
