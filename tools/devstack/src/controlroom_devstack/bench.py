@@ -19,8 +19,9 @@ order they run, each group selectable with ``--only``:
   * ``ui``: the Runboard in headless chromium: scheduler decision -> card updated on an open
     board, first paint of the board with 10,000 runs, and the screenshots in docs/
     (``bench_ui``; skipped, saying so, without /usr/bin/chromium);
-  * ``cli``: ``controlroom --help`` and ``controlroom status <id>`` wall time, fresh processes
-    (``bench_cli``; a system of its own).
+  * ``cli``: ``controlroom --help`` and ``controlroom status <id>`` wall time, fresh processes,
+    and MCP ``submit_job`` -> ``wait_for_run`` for a trivial job (``bench_cli``; a system of
+    its own).
 The whole-system groups run jobs on the local-process backend (the issue's throughput target
 is set for it); ``containers`` starts a stack of its own on the engine, ``lineage`` one
 of the gateway and the lineage service only, and ``ui`` a whole system of its own.

@@ -1,4 +1,5 @@
-"""``make bench``, group ``cli``: start-up of the ``controlroom`` command line (issue [8]).
+"""``make bench``, group ``cli``: start-up of the ``controlroom`` command line, and a trivial
+job through the MCP server (issue [8]).
 
 Wall time of a fresh process, as a person or a CI step sees it, for ``controlroom --help``
 (nothing but the parser and the help text) and ``controlroom status <id>`` (configuration,
@@ -6,6 +7,10 @@ one GET to the API, the run printed), 20 runs each after two warm-up runs that l
 bytecode caches written, as an installed package has them. The run asked about is a real one
 (completed) on a system of its own: the gateway, its projector, the scheduler and
 executor-docker (local processes).
+
+MCP: one Streamable HTTP session (the official client SDK), as a coding agent holds it; for
+each of 30 trivial jobs, ``submit_job`` then ``wait_for_run`` until it returns the run
+completed, timed from the submit's call to the wait's answer.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from controlroom_devstack.stack import SERVICES, ServiceStack, StackConfig, mint
 from controlroom_devstack.waiting import eventually
 
 TARGET = "< 300 ms (issue [8])"
+MCP_RUNS = 30
+TRIVIAL_JOB = {
+    "job_type": "diagram_export",
+    "spec": {"text": "bench cli"},
+    "code": {"files": [{"path": "main.py", "content": "print('ok')"}]},
+    "created_by": "bench",
+}
 TENANT = "bench-cli"
 WARM_UP = 2
 SCRIPT = Path(sys.executable).with_name("controlroom")
@@ -73,6 +85,16 @@ def cli(base: Path, postgres: Postgres, secret: str, runs: int = 20) -> tuple[li
                 f"cli: {label}: min {ms(min(times))}, p90 {ms(pct(times, 90))}, "
                 f"max {ms(max(times))} over {runs} runs"
             )
+        trips = asyncio.run(_mcp_round_trips(stack.url("gateway"), token, MCP_RUNS))
+        for label, q in (("p50", 50), ("p99", 99)):
+            rows.append(
+                Row("mcp", f"submit_job -> wait_for_run, {label}", "report", ms(pct(trips, q)))
+            )
+        notes.append(
+            f"mcp: {MCP_RUNS} trivial jobs one after another over one Streamable HTTP session; "
+            f"min {ms(min(trips))}, max {ms(max(trips))}; includes the scheduler's dispatch and "
+            "the job's run as a local process."
+        )
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         notes.append(
             "cli: a fresh process each time (subprocess, stdout to a pipe), bytecode caches "
@@ -97,19 +119,40 @@ def _wall_times(command: list[str], env: dict[str, str], runs: int) -> list[floa
     return times
 
 
+async def _mcp_round_trips(url: str, token: str, runs: int) -> list[float]:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    times: list[float] = []
+    async with (
+        httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(30, read=330)
+        ) as http,
+        streamable_http_client(f"{url}/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        for _ in range(WARM_UP + runs):
+            started = time.perf_counter()
+            submitted = await session.call_tool("submit_job", {"job": TRIVIAL_JOB})
+            if submitted.isError or not submitted.structuredContent:
+                raise RuntimeError(f"submit_job failed: {submitted.content}")
+            run_id = submitted.structuredContent["run_id"]
+            waited = await session.call_tool(
+                "wait_for_run", {"run_id": run_id, "timeout_seconds": 60}
+            )
+            status = (waited.structuredContent or {}).get("status")
+            if waited.isError or status != "completed":
+                raise RuntimeError(f"run {run_id} did not complete: {waited.content}")
+            times.append(time.perf_counter() - started)
+    return times[WARM_UP:]
+
+
 async def _completed_run(url: str, token: str) -> str:
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as api:
-        response = await api.post(
-            "/api/v1/jobs/run",
-            json={
-                "job_type": "diagram_export",
-                "spec": {"text": "bench cli"},
-                "code": {"files": [{"path": "main.py", "content": "print('ok')"}]},
-                "created_by": "bench",
-            },
-        )
+        response = await api.post("/api/v1/jobs/run", json=TRIVIAL_JOB)
         response.raise_for_status()
         run_id: str = response.json()["run_id"]
 
