@@ -21,6 +21,8 @@ from controlroom_devstack.pytest_plugin import running
 from controlroom_devstack.tap import EventTap
 from controlroom_devstack.waiting import eventually
 from controlroom_gateway.app import create_app
+from controlroom_gateway.mcp import reading
+from controlroom_gateway.mcp.server import build_server
 from controlroom_gateway.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from controlroom_gateway.settings import GatewaySettings
 from controlroom_lineage.app import create_app as lineage_app
@@ -100,7 +102,10 @@ async def test_operator_sees_and_calls_every_tool(
     event_tap: EventTap,
     nats_url: str,
     database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Log events read two at a time: the tails and ranges below span several pages.
+    monkeypatch.setattr(reading, "EVENT_PAGE", 2)
     lineage = lineage_app(LineageSettings(nats_url=nats_url, database_url=database_url))
     async with running(lineage), live(settings, token(role="admin")) as (base_url, api):
         async with mcp_session(base_url, token()) as mcp:
@@ -274,6 +279,11 @@ async def test_errors_are_tool_errors_with_the_problem(
                 "wait_for_run", {"run_id": run_id, "timeout_seconds": 301}
             )
             assert too_long.isError
+            # Postgres text cannot hold a NUL: refused as REST refuses it, naming the field.
+            for name in ("job_type", "created_by"):
+                nul = problem(await mcp.call_tool("list_runs", {name: "spark\x00etl"}))
+                assert nul["status"] == 422, nul
+                assert [e["field"] for e in nul["errors"]] == [f"arguments.{name}"], nul
             not_a_uuid = await mcp.call_tool("get_run", {"run_id": "nope"})
             assert not_a_uuid.isError
 
@@ -338,3 +348,84 @@ async def test_no_or_a_bad_token_is_401_before_mcp(
         )
         assert ok.status_code == 200, ok.text
         assert ok.json()["result"]["serverInfo"]["name"] == "Control Room"
+
+
+def test_wait_for_run_answers_before_a_60_s_request_timeout_by_default() -> None:
+    # Continue's MCP client (the TypeScript SDK) gives up on a request after 60 s.
+    (tool,) = [t for t in build_server()._tool_manager.list_tools() if t.name == "wait_for_run"]
+    timeout = tool.parameters["properties"]["timeout_seconds"]
+    assert timeout["default"] < 60
+    assert "60" in timeout["description"] and "60" in tool.description
+
+
+async def test_a_wait_whose_client_hangs_up_gives_back_its_stream_slot(
+    settings: GatewaySettings, token: Callable[..., str]
+) -> None:
+    settings = settings.model_copy(update={"sse_max_streams_per_tenant": 1})
+    async with live(settings, token()) as (base_url, api):
+        run_id = await submitted(api)
+        arguments = {"run_id": run_id, "timeout_seconds": 300}
+        call = {"name": "wait_for_run", "arguments": arguments}
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call})
+        url = httpx.URL(base_url)
+        assert url.host and url.port
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            f"POST /mcp HTTP/1.1\r\nHost: {url.host}\r\nAuthorization: Bearer {token()}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body.encode()
+        )
+        await writer.drain()
+        async with mcp_session(base_url, token()) as mcp:
+
+            async def short_wait() -> int:
+                result = await mcp.call_tool(
+                    "wait_for_run", {"run_id": run_id, "timeout_seconds": 0.1}
+                )
+                return problem(result)["status"] if result.isError else 200
+
+            async def slot_taken() -> bool:
+                return await short_wait() == 429
+
+            async def slot_free() -> bool:
+                return await short_wait() == 200
+
+            await eventually(slot_taken, what="the raw wait holding the tenant's only slot")
+            writer.close()
+            await writer.wait_closed()
+            assert await reader.read() == b""  # no answer came: the wait was still going
+            await eventually(slot_free, what="the slot given back after the hang-up")
+
+
+async def test_get_artifact_opens_only_what_it_inlines(
+    settings: GatewaySettings, token: Callable[..., str]
+) -> None:
+    async with live(settings, token()) as (base_url, api):
+        run_id = await submitted(api)
+        ids = {}
+        for path, body, kind in (
+            ("out/model.bin", b"\x00\xff" * 10, "application/octet-stream"),
+            ("out/big.txt", b"x" * (reading.INLINE_BYTES + 1), "text/plain"),
+            ("out/small.txt", b"small\n", "text/plain"),
+        ):
+            uploaded = await api.post(
+                "/api/v1/artifacts",
+                data={"run_id": run_id, "path": path},
+                files={"file": (path, body, kind)},
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            ids[path] = uploaded.json()["id"]
+        # Without their stored objects, only the artifact that would be inlined notices.
+        for artifact_id in ids.values():
+            (stored,) = settings.object_store.directory.rglob(artifact_id)
+            stored.unlink()
+        async with mcp_session(base_url, token()) as mcp:
+            for path in ("out/model.bin", "out/big.txt"):
+                found = answer(await mcp.call_tool("get_artifact", {"artifact_id": ids[path]}))
+                assert (found["inline"], found["text"]) == (False, None), path
+                assert found["download_url"] == f"/api/v1/artifacts/{ids[path]}"
+            missing = problem(
+                await mcp.call_tool("get_artifact", {"artifact_id": ids["out/small.txt"]})
+            )
+            assert missing["status"] == 404, missing

@@ -4,16 +4,20 @@ events, its log lines, an artifact's text."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from uuid import UUID
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from controlroom_contracts.api import ArtifactView, RunView
 from controlroom_gateway.auth import Principal
+from controlroom_gateway.errors import ArtifactNotFound
 from controlroom_gateway.gateway import Gateway
-from controlroom_gateway.runs import artifacts, events, queries
+from controlroom_gateway.read_model import store
+from controlroom_gateway.read_model.store import run_events
+from controlroom_gateway.runs import events, queries
 from controlroom_gateway.runs.live_streams import take_stream_slot
+from controlroom_runtime.objectstore import ObjectMissing
 
 MAX_LOG_LINES = 5000
 EVENT_PAGE = 500
@@ -86,29 +90,52 @@ async def run_logs(
     after: int,
     until: int | None,
 ) -> RunLogs:
-    """The last ``tail`` log lines of the run's events after ``after`` (up to ``until``)."""
-    kept: list[LogLine] = []
-    truncated = False
-    position = after
-    cursor: str | None = str(after) if after else None
-    more = True
-    while more:
-        page = await events.list_events(gateway, principal, run_id, cursor=cursor, limit=EVENT_PAGE)
-        cursor, more = page.next_cursor, page.next_cursor is not None
-        for event in page.items:
-            if until is not None and event.id > until:
-                more = False
+    """The last ``tail`` log lines of the run's events after ``after`` (up to ``until``).
+
+    Read from the newest end of the range backwards, a page of log events at a time, until
+    ``tail`` lines are in hand: a long run's history is not read from its start on every call.
+    """
+    await events.require_run(gateway, run_id, principal.tenant_id)
+    in_range = [
+        run_events.c.run_id == run_id,
+        run_events.c.tenant_id == principal.tenant_id,
+        run_events.c.id > after,
+    ]
+    if until is not None:
+        in_range.append(run_events.c.id <= until)
+    newest_first: list[list[LogLine]] = []
+    count = 0
+    async with gateway.runtime.sessions() as session:
+        last = await session.scalar(sa.select(sa.func.max(run_events.c.id)).where(*in_range))
+        position = after if last is None else int(last)
+        # Up to ``position`` only: lines committed since are the next call's, not this one's.
+        before = position + 1
+        while count <= tail and before > after + 1:
+            page = (
+                await session.execute(
+                    sa.select(run_events.c.id, run_events.c.data)
+                    .where(*in_range, run_events.c.event_type == "log", run_events.c.id < before)
+                    .order_by(run_events.c.id.desc())
+                    .limit(EVENT_PAGE)
+                )
+            ).all()
+            for event_id, data in page:
+                stream = str(data.get("stream") or "stdout")
+                lines = data.get("lines") or []
+                newest_first.append(
+                    [LogLine(event_id=event_id, stream=stream, line=str(line)) for line in lines]
+                )
+                count += len(lines)
+            if len(page) < EVENT_PAGE:
                 break
-            position = event.id
-            if event.event_type != "log":
-                continue
-            stream = str(event.data.get("stream") or "stdout")
-            lines = event.data.get("lines") or []
-            kept += [LogLine(event_id=event.id, stream=stream, line=str(line)) for line in lines]
-            if len(kept) > tail:
-                truncated = True
-                del kept[: len(kept) - tail]
-    return RunLogs(run_id=run_id, lines=kept, truncated=truncated, next_after_event_id=position)
+            before = page[-1].id
+    kept = [line for lines in reversed(newest_first) for line in lines]
+    return RunLogs(
+        run_id=run_id,
+        lines=kept[-tail:],
+        truncated=len(kept) > tail,
+        next_after_event_id=position,
+    )
 
 
 def _is_text(content_type: str) -> bool:
@@ -119,29 +146,29 @@ def _is_text(content_type: str) -> bool:
 async def artifact_content(
     gateway: Gateway, principal: Principal, artifact_id: UUID
 ) -> ArtifactContent:
-    """The artifact with its text inline when it is UTF-8 text of at most ``INLINE_BYTES``."""
-    download = await artifacts.download_artifact(gateway, principal, artifact_id, redirect=False)
-    view = download.artifact.view()
+    """The artifact with its text inline when it is UTF-8 text of at most ``INLINE_BYTES``;
+    its object is opened only then (its row says which)."""
+    async with gateway.runtime.sessions() as session:
+        row = await store.get_artifact(session, artifact_id, principal.tenant_id)
+    if row is None:
+        raise ArtifactNotFound(f"artifact {artifact_id} not found")
+    view = row.view()
     url = f"/api/v1/artifacts/{artifact_id}"
-    chunks = download.chunks
-    if chunks is None or view.size_bytes > INLINE_BYTES or not _is_text(view.content_type):
-        await _close(chunks)
+    if view.size_bytes > INLINE_BYTES or not _is_text(view.content_type):
         return ArtifactContent(artifact=view, download_url=url, inline=False)
+    chunks = gateway.objects.get(row.storage_key)
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > INLINE_BYTES:
-            break
-    await _close(chunks)
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > INLINE_BYTES:  # the row said otherwise: keep to the limit anyway
+                break
+    except ObjectMissing as exc:
+        raise ArtifactNotFound(f"artifact {artifact_id} has no stored object") from exc
+    finally:
+        await chunks.aclose()  # gives back the file or connection without reading it all
     try:
         text = bytes(body).decode("utf-8") if len(body) <= INLINE_BYTES else None
     except UnicodeDecodeError:
         text = None
     return ArtifactContent(artifact=view, text=text, download_url=url, inline=text is not None)
-
-
-async def _close(chunks: AsyncIterator[bytes] | None) -> None:
-    """Give back what reading the object holds (a file, a connection) without reading it all."""
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()

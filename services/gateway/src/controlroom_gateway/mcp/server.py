@@ -11,9 +11,15 @@ from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, Tool
+from pydantic import ValidationError
 
 from controlroom_gateway.auth import Role
-from controlroom_gateway.errors import Forbidden, GatewayError, UpstreamUnavailable
+from controlroom_gateway.errors import (
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    UpstreamUnavailable,
+)
 from controlroom_gateway.mcp.caller import caller_of
 from controlroom_gateway.mcp.resources import register as register_resources
 from controlroom_gateway.mcp.tools import WRITE_TOOLS
@@ -49,14 +55,30 @@ class ControlRoomMCP(FastMCP[Any]):
             cause = exc.__cause__
             if isinstance(cause, GatewayError):
                 return tool_error(cause)
+            if isinstance(cause, ValidationError) and cause.title == f"{name}Arguments":
+                return tool_error(invalid_arguments(cause))  # FastMCP's model of the arguments
             if cause is None or isinstance(cause, ValueError):
-                raise  # unknown tool, arguments that do not validate: the SDK's message says it
+                raise  # an unknown tool, a value the SDK refused: its own message says it
             if is_unavailable(cause):  # Postgres or NATS out of reach: nothing was done
                 return tool_error(
                     UpstreamUnavailable("a dependency of the API is unreachable; retry later")
                 )
             log.error("tool failed", exc_info=cause, extra={"tool": name})
             return tool_error(GatewayError("the tool failed; the gateway logged why"))
+
+
+def invalid_arguments(exc: ValidationError) -> InvalidRequest:
+    """The 422 REST answers a request whose fields do not validate, each one named."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in ("arguments", *e["loc"])),
+            "message": e["msg"],
+            "type": e["type"],
+        }
+        for e in exc.errors(include_url=False)
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return InvalidRequest(detail, errors=errors)
 
 
 def tool_error(exc: GatewayError) -> CallToolResult:

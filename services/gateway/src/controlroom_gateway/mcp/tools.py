@@ -13,6 +13,7 @@ from pydantic import Field
 
 from controlroom_contracts.api import (
     LANE_PATTERN,
+    NoNulStr,
     RunPage,
     RunStatus,
     RunView,
@@ -45,6 +46,9 @@ READ_TOOLS = frozenset(
 )
 
 MAX_WAIT_SECONDS = 300.0
+DEFAULT_WAIT_SECONDS = 25.0
+"""Well under the 60 s request timeout of the MCP TypeScript SDK (Continue's client): a wait
+still going at its default deadline answers the view instead of timing the request out."""
 
 RunId = Annotated[UUID, Field(description="The run's id (run_id of submit_job or list_runs)")]
 JobBody = Annotated[
@@ -99,12 +103,20 @@ async def wait_for_run(
     run_id: RunId,
     ctx: Ctx,
     timeout_seconds: Annotated[
-        float, Field(gt=0, le=MAX_WAIT_SECONDS, description="How long to wait at most")
-    ] = 60.0,
+        float,
+        Field(
+            gt=0,
+            le=MAX_WAIT_SECONDS,
+            description="How long to wait at most (default 25); keep it below the client's "
+            "own request timeout (60 s in clients built on the MCP TypeScript SDK, such as "
+            "Continue), or the request times out instead of answering",
+        ),
+    ] = DEFAULT_WAIT_SECONDS,
 ) -> RunView:
     """Wait until the run has finished (completed, failed or cancelled) or ``timeout_seconds``
     have passed, and return its view then: a status that is not final means the deadline came
-    first (call again to keep waiting)."""
+    first (call again to keep waiting). A client whose requests time out after 60 s must pass
+    less than 60."""
     caller = caller_of(ctx)
     return await reading.wait_for_run(caller.gateway, caller.principal, run_id, timeout_seconds)
 
@@ -147,8 +159,9 @@ async def cancel_run(run_id: RunId, ctx: Ctx) -> RunCancelAccepted:
 async def list_runs(
     ctx: Ctx,
     status: RunStatus | None = None,
-    job_type: Annotated[str | None, Field(max_length=64)] = None,
-    created_by: Annotated[str | None, Field(max_length=256)] = None,
+    # As the REST query's filters (``api.run_filters``): Postgres text cannot hold a NUL.
+    job_type: Annotated[NoNulStr | None, Field(max_length=64)] = None,
+    created_by: Annotated[NoNulStr | None, Field(max_length=256)] = None,
     since: Annotated[datetime | None, Field(description="Created at or after (ISO 8601)")] = None,
     session_id: UUID | None = None,
     lane: Annotated[str | None, Field(pattern=LANE_PATTERN)] = None,
