@@ -395,3 +395,55 @@ def test_logs_reads_every_page_of_the_history(cli: Cli, answer: Answer) -> None:
     answer(handle)
     result, out, _ = cli("logs", RUN)
     assert result == 0 and out.splitlines() == [f"line {n}" for n in range(1, 7)]
+
+
+MARKUP = "[/] [bold]x[/bold] [link=y]"
+
+
+@pytest.mark.parametrize(
+    ("args", "path", "body"),
+    [
+        (
+            ["sessions"],
+            "/sessions",
+            {"items": [{"session_id": "s1", "name": MARKUP, "status": "active"}]},
+        ),
+        (
+            ["templates", "list"],
+            "/templates",
+            {"items": [{"name": MARKUP, "version": 1, "description": MARKUP, "job": {}}]},
+        ),
+        (["runs"], "/runs", {"items": [view("completed", job_type=MARKUP, lane=MARKUP)]}),
+        (
+            ["artifacts", "list", RUN],
+            f"/runs/{RUN}",
+            view(
+                "completed",
+                artifacts=[{"id": "a1", "path": MARKUP, "size_bytes": 1, "checksum": "sha256:0"}],
+            ),
+        ),
+    ],
+)
+def test_api_text_in_tables_is_shown_as_it_is_never_as_markup(
+    cli: Cli, answer: Answer, args: list[str], path: str, body: dict[str, Any]
+) -> None:
+    answer(lambda r: httpx.Response(200, json=body if r.url.path.endswith(path) else {}))
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert MARKUP in out
+
+
+def test_a_token_with_a_newline_exits_4_without_showing_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTROLROOM_TOKEN", "s3cret\nmore")
+    code, out, err = cli("runs")
+    assert code == ExitCode.USAGE
+    assert len(err.splitlines()) == 1 and "s3cret" not in err and out == ""
+
+
+def test_a_url_with_an_open_ipv6_bracket_exits_4(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTROLROOM_URL", "http://[::1")
+    code, _, err = cli("runs")
+    assert code == ExitCode.USAGE
+    assert err.startswith("error: CONTROLROOM_URL: ") and len(err.splitlines()) == 1

@@ -100,3 +100,31 @@ def test_config_command_shows_the_resolution_without_the_token(
     assert code == 0
     assert '"url": "https://prod.example"' in out and "prod-token" not in out
     assert '"token_from": "CONTROLROOM_TOKEN"' in out
+
+
+@pytest.mark.parametrize("token", ["abc\ndef", "abc def", "abc\x07def", "jeton-é"])
+def test_a_token_with_a_space_control_or_non_ascii_character_is_refused_unshown(
+    token: str,
+) -> None:
+    with pytest.raises(ConfigProblem) as refused:
+        resolve(None, {"HOME": "/nowhere", "CONTROLROOM_TOKEN": token})
+    assert "CONTROLROOM_TOKEN" in refused.value.message
+    assert "abc" not in refused.value.message and "jeton" not in refused.value.message
+    assert "\n" not in refused.value.message
+
+
+def test_a_token_with_surrounding_whitespace_is_trimmed() -> None:
+    assert resolve(None, {"HOME": "/nowhere", "CONTROLROOM_TOKEN": " t0k \n"}).token == "t0k"
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:port", "http://"])
+def test_a_url_that_does_not_parse_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigProblem, match="CONTROLROOM_URL"):
+        resolve(None, {"HOME": "/nowhere", "CONTROLROOM_URL": url})
+
+
+def test_a_refused_header_is_never_quoted_in_the_error_line() -> None:
+    from controlroom_cli.client import reason
+
+    line = reason(Exception("illegal header value b'Bearer s3cret\\n'"))
+    assert "s3cret" not in line and line == "illegal header value (not shown)"

@@ -76,6 +76,20 @@ def no_page(_cursor: str | None) -> tuple[list[RunEvent], str | None]:
     raise AssertionError("the history is polled only when the stream is refused")
 
 
+def pages(events: list[RunEvent], size: int = 2) -> Any:
+    """The history after a cursor, ``size`` events a page."""
+
+    def page(cursor: str | None) -> tuple[list[RunEvent], str | None]:
+        after = [e for e in events if int(e["id"]) > int(cursor or 0)]
+        return after[:size], (str(after[size - 1]["id"]) if len(after) > size else None)
+
+    return page
+
+
+def no_sleep(_seconds: float) -> None:
+    """Backoffs take no time in these tests."""
+
+
 def test_drops_mid_event_lose_and_repeat_nothing() -> None:
     events = history(20)
     server = FakeServer(events, drops=[150, 333, 20, 401])
@@ -104,7 +118,7 @@ def test_a_stream_closed_without_an_end_is_reopened_until_the_run_has_ended() ->
     unfinished = events[:-1]
     answers = iter([False, True])
     server = FakeServer(unfinished, drops=[])
-    follower = Follower(server.open, no_page, lambda: next(answers), sleep=lambda _: None)
+    follower = Follower(server.open, pages(unfinished), lambda: next(answers), sleep=no_sleep)
     assert printed(follower.events()) == ["line 0", "line 1", "line 2"]
     assert len(server.opened_after) == 2 and server.opened_after[1] == str(unfinished[-1]["id"])
 
@@ -165,3 +179,22 @@ def test_log_lines_carry_their_stream() -> None:
     }
     assert log_lines(event) == [("stderr", "a"), ("stderr", "b")]
     assert log_lines({"event_type": "progress", "data": {}}) == []
+
+
+def test_a_clean_close_after_the_run_ended_drains_the_history_first() -> None:
+    events = history(6)
+    server = FakeServer(events[:3], drops=[])  # the stream closes after line 1
+    follower = Follower(server.open, pages(events), lambda: True, sleep=no_sleep)
+    seen = list(follower.events())
+    assert printed(seen) == [f"line {n}" for n in range(6)]
+    assert seen[-1]["event_type"] == "completed" and len(server.opened_after) == 1
+
+
+def test_a_proxy_that_cuts_every_stream_after_some_data_never_ends_the_follow() -> None:
+    events = history(MOST_FAILURES * 3)
+    # Each connection carries one event and a half, then is cut: more cuts than MOST_FAILURES.
+    cut = len(sse(events[0])) + 20
+    server = FakeServer(events, drops=[cut] * (MOST_FAILURES * 3), chunk=len(sse(events[0])))
+    follower = Follower(server.open, no_page, lambda: False, sleep=no_sleep)
+    assert printed(follower.events()) == [f"line {n}" for n in range(MOST_FAILURES * 3)]
+    assert follower.reconnects > MOST_FAILURES

@@ -171,3 +171,34 @@ def test_code_paths_stay_relative_and_inside(local: str, remote: str) -> None:
 def test_an_input_without_equals_is_a_usage_error() -> None:
     with pytest.raises(UsageProblem, match="expected key=value"):
         jobfile.parse_inputs(["source"])
+
+
+def test_an_unquoted_date_stays_the_string_it_looks_like(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "job_type: t\nspec:\n  text: x\n  inputs: {day: 2026-12-05, at: 2026-12-05 10:00}\n"
+    )
+    job = jobfile.load(str(path))
+    assert job.body["spec"]["inputs"] == {"day": "2026-12-05", "at": "2026-12-05 10:00"}
+
+
+def test_a_value_json_cannot_carry_is_invalid_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("job_type: t\nspec:\n  text: x\n  blob: !!binary aGVsbG8=\n")
+    with pytest.raises(InvalidJob, match=r"job\.yaml:4:3: spec\.blob is a bytes.*quote it"):
+        jobfile.load(str(path))
+
+
+def test_a_recursive_alias_is_invalid_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("job_type: t\nspec:\n  a: &x [*x]\n")
+    with pytest.raises(InvalidJob, match=r"job\.yaml:3:\d+: a recursive alias") as raised:
+        jobfile.load(str(path))
+    assert raised.value.exit_code == ExitCode.FAILED
+
+
+def test_an_input_option_over_inputs_that_are_not_a_mapping_is_invalid(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("job_type: t\nspec:\n  text: x\n  inputs: [a, b]\n")
+    with pytest.raises(InvalidJob, match=r"job\.yaml:4:3: spec\.inputs is a list, not a mapping"):
+        jobfile.build(str(path), inputs=["k=v"])

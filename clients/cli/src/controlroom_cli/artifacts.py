@@ -42,8 +42,12 @@ def list_artifacts(run: RunId, json_out: Json = False, profile: Profile = None) 
         table.add_column(column)
     for item in items:
         digest = str(item.get("checksum", "")).removeprefix("sha256:")
-        table.add_row(
-            str(item["path"]), render.size(item.get("size_bytes")), digest[:12], str(item["id"])
+        render.add_row(
+            table,
+            str(item["path"]),
+            render.size(item.get("size_bytes")),
+            digest[:12],
+            str(item["id"]),
         )
     render.console().print(table)
 

@@ -29,6 +29,8 @@ def reason(exc: BaseException) -> str:
     """``[Errno 111] Connection refused`` -> ``connection refused``."""
     text = str(exc) or type(exc).__name__
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text.splitlines()[0] if text else text)
+    # h11 quotes the offending header ("illegal header value b'Bearer ...'"): that is the token.
+    text = re.sub(r"(header (?:value|name))\b.*", r"\1 (not shown)", text, flags=re.IGNORECASE)
     return text[:1].lower() + text[1:]
 
 

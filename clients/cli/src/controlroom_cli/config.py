@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from controlroom_cli.errors import ConfigProblem
 
@@ -103,7 +104,26 @@ def _profile(document: dict[str, Any], name: str, path: Path) -> dict[str, str]:
 def _check_url(url: str, source: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ConfigProblem(f"{source}: {url!r} is not an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError as exc:  # "http://[::1": an unclosed IPv6 bracket, a bad port
+        raise ConfigProblem(f"{source}: {url!r} is not a valid URL ({exc})") from None
+    if not host:
+        raise ConfigProblem(f"{source}: {url!r} names no host")
     return url.rstrip("/")
+
+
+def _check_token(token: str, source: str) -> str | None:
+    """A token is sent as ``Authorization: Bearer <token>``: printable ASCII without spaces.
+    A bad one is refused here, and never echoed (it is a secret, and may be a paste gone wrong)."""
+    token = token.strip()
+    if not all("!" <= char <= "~" for char in token):
+        raise ConfigProblem(
+            f"{source}: the token holds a space, a control or a non-ASCII character "
+            "(a token is printable ASCII; it is not shown here)"
+        )
+    return token or None
 
 
 def resolve(profile_option: str | None, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,7 +152,7 @@ def resolve(profile_option: str | None, env: Mapping[str, str] | None = None) ->
         token, token_from = env["CONTROLROOM_TOKEN"], "CONTROLROOM_TOKEN"
     return Settings(
         url=_check_url(url, url_from),
-        token=token.strip() if token else None,
+        token=_check_token(token, token_from) if token and token_from else None,
         profile=chosen,
         config_file=path,
         url_from=url_from,

@@ -101,10 +101,12 @@ class Follower:
                 # A read blocks at most until the deadline (the server pings every 15 s).
                 with self._open(self.last_event_id, self._remaining()) as chunks:
                     for chunk in chunks:
+                        # The stream is working (a ping counts): a proxy that cuts long
+                        # connections now and then never adds up to a give-up.
+                        failures = 0
                         for sse in parser.feed(chunk):
                             event = _decoded(sse.data, sse.event, sse.id)
                             self.last_event_id = sse.id or self.last_event_id
-                            failures = 0
                             yield event
                             if event["event_type"] in TERMINAL_EVENTS:
                                 return
@@ -119,10 +121,25 @@ class Follower:
             # Closed without a terminal event: the run ended before (a resumed stream), or
             # the server is going away and another will take the stream over.
             if self._ended():
+                # Events written after the stream's last one (the closing lines, the end
+                # itself) are in the history: read them before returning.
+                yield from self._drain()
                 return
             failures += 1
             self.reconnects += 1
             self._wait(backoff(failures))
+
+    def _drain(self) -> Iterator[RunEvent]:
+        """The history after ``last_event_id``, every page, up to a terminal event."""
+        while True:
+            items, cursor = self._fetch(self.last_event_id)
+            for event in items:
+                self.last_event_id = str(event["id"])
+                yield event
+                if event["event_type"] in TERMINAL_EVENTS:
+                    return
+            if cursor is None or not items:
+                return
 
     def _poll(self) -> Iterator[RunEvent]:
         while True:

@@ -8,7 +8,9 @@ A code file in a job file may name a local file instead of holding its text::
         - path: jobs/export.py
           file: export.py        # read by the CLI, relative to the job file
 
-A YAML syntax error, a duplicate key or an unreadable ``file:`` is reported at its line."""
+A YAML syntax error, a duplicate key, a recursive alias, a value JSON cannot carry or an
+unreadable ``file:`` is reported at its line. Dates are not read as dates: ``day: 2026-12-05``
+is the string ``"2026-12-05"``, as the API would receive it from JSON."""
 
 from __future__ import annotations
 
@@ -21,7 +23,21 @@ import yaml
 
 from controlroom_cli.errors import InvalidJob, UsageProblem
 
-Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# The safe loader without its timestamp resolver: an unquoted date stays the string it looks
+# like (a job body is JSON, which has no dates).
+Loader: Any = type(
+    "JobLoader",
+    (_SafeLoader,),
+    {
+        "yaml_implicit_resolvers": {
+            first: [(tag, pattern) for tag, pattern in resolvers if tag != TIMESTAMP]
+            for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
+        }
+    },
+)
+JSON_SCALARS = (str, int, float, bool, type(None))
 DEFAULT_CREATED_BY = "controlroom-cli"
 
 
@@ -108,10 +124,21 @@ def _compose(text: str, path: str) -> tuple[Any, Any]:
 
 
 def _walk(
-    node: Any, path: tuple[str, ...], file: str, out: dict[tuple[str, ...], Position]
+    node: Any,
+    path: tuple[str, ...],
+    file: str,
+    out: dict[tuple[str, ...], Position],
+    above: frozenset[int] = frozenset(),
 ) -> dict[tuple[str, ...], Any]:
     """Positions of every key and item under ``node``; returns the scalar nodes by path."""
     scalars: dict[tuple[str, ...], Any] = {}
+    if id(node) in above:  # `a: &x [*x]`: a value that contains itself has no JSON form
+        mark = node.start_mark
+        raise InvalidJob(
+            f"{file}:{mark.line + 1}:{mark.column + 1}: a recursive alias "
+            "(an anchor used inside its own value)"
+        )
+    above = above | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -121,13 +148,13 @@ def _walk(
                 raise InvalidJob(f"{here}: duplicate key {name!r} (first on line {seen[name]})")
             seen[name] = here.line
             out[(*path, name)] = here
-            scalars |= _walk(value, (*path, name), file, out)
+            scalars |= _walk(value, (*path, name), file, out, above)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             out[(*path, str(index))] = Position(
                 file, item.start_mark.line + 1, item.start_mark.column + 1
             )
-            scalars |= _walk(item, (*path, str(index)), file, out)
+            scalars |= _walk(item, (*path, str(index)), file, out, above)
     elif isinstance(node, yaml.ScalarNode):
         scalars[path] = node
     return scalars
@@ -173,8 +200,36 @@ def load(path: str) -> Job:
         raise InvalidJob(f"{path}:1:1: a job file holds one mapping (job_type, spec, code, ...)")
     job = Job(body=data, source=path, positions={(): Position(path, 1, 1)})
     scalars = _walk(node, (), path, job.positions) if node is not None else {}
+    _check_json(data, (), job)
     _code_files(job, scalars, text)
     return job
+
+
+def _check_json(value: Any, path: tuple[str, ...], job: Job) -> None:
+    """Refuse, at its line, a value JSON cannot carry (``!!binary``, ``!!set``, ``!!timestamp``,
+    a date as a key)."""
+    if isinstance(value, JSON_SCALARS):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, JSON_SCALARS):
+                where = _nearest(job, path)
+                raise InvalidJob(f"{where}: a key JSON cannot carry ({key!r}): quote it")
+            _check_json(item, (*path, str(key)), job)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, (*path, str(index)), job)
+        return
+    where = _nearest(job, path)
+    kind = type(value).__name__
+    raise InvalidJob(f"{where}: {'.'.join(path)} is a {kind}, which JSON cannot carry: quote it")
+
+
+def _nearest(job: Job, path: tuple[str, ...]) -> Position | str:
+    while path not in job.positions and path:
+        path = path[:-1]
+    return job.positions.get(path) or job.source or "job"
 
 
 def _code_files(job: Job, scalars: dict[tuple[str, ...], Any], text: str) -> None:
@@ -263,7 +318,14 @@ def build(
         if spec is not None:
             body["spec"]["text"] = spec
         if inputs:
-            body["spec"]["inputs"] = {**(body["spec"].get("inputs") or {}), **parse_inputs(inputs)}
+            written = body["spec"].get("inputs") or {}
+            if not isinstance(written, dict):
+                where = job.positions.get(("spec", "inputs"), job.source or "job")
+                raise InvalidJob(
+                    f"{where}: spec.inputs is a {type(written).__name__}, not a mapping: "
+                    "--input cannot add to it"
+                )
+            body["spec"]["inputs"] = {**written, **parse_inputs(inputs)}
     if code:
         if not isinstance(body.get("code"), dict):
             body["code"] = {}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
 
 STATUS_STYLES = {
@@ -101,6 +102,14 @@ def status(value: str | None) -> Text:
     from rich.text import Text
 
     return Text(value or "-", style=STATUS_STYLES.get(value or "", ""))
+
+
+def add_row(table: Table, *cells: str | Text) -> None:
+    """A table row whose text cells are shown as they are: the API's names, paths and
+    descriptions are data, never Rich markup (a session named ``[/]`` must not crash)."""
+    from rich.text import Text
+
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -196,7 +196,8 @@ def runs_table(items: list[dict[str, Any]]) -> None:
         table.add_column(column, no_wrap=column == "run")
     for view in items:
         code = view.get("exit_code")
-        table.add_row(
+        render.add_row(
+            table,
             str(view["run_id"]),
             render.status(view["status"]),
             str(view["job_type"]),

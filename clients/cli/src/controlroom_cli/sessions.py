@@ -50,7 +50,8 @@ def sessions(
     for column in ("session", "name", "status", "runs", "created"):
         table.add_column(column, no_wrap=column == "session")
     for item in items:
-        table.add_row(
+        render.add_row(
+            table,
             str(item["session_id"]),
             str(item["name"]),
             render.status(item["status"]),

@@ -44,7 +44,8 @@ def list_templates(
     for item in items:
         job = item.get("job") or {}
         inputs = ", ".join(sorted((job.get("spec") or {}).get("inputs") or {})) or "-"
-        table.add_row(
+        render.add_row(
+            table,
             str(item["name"]),
             str(item["version"]),
             str(job.get("job_type", "-")),
