@@ -35,11 +35,7 @@ def list_artifacts(run: RunId, json_out: Json = False, profile: Profile = None) 
     if not items:
         render.note(f"run {view['run_id']} has no artifacts")
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("path", "size", "sha256", "id"):
-        table.add_column(column)
+    table = render.table("path", "size", "sha256", "id")
     for item in items:
         digest = str(item.get("checksum", "")).removeprefix("sha256:")
         render.add_row(

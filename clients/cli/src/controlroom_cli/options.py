@@ -26,6 +26,13 @@ Profile = Annotated[
     ),
 ]
 RunId = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)]
+Limit = Annotated[int, typer.Option(min=1, max=200, metavar="N", help="Per page.")]
+Cursor = Annotated[
+    str | None,
+    typer.Option(
+        metavar="CURSOR", help="The next cursor a previous page printed.", show_default=False
+    ),
+]
 Timeout = Annotated[
     float | None,
     typer.Option(

@@ -104,6 +104,16 @@ def status(value: str | None) -> Text:
     return Text(value or "-", style=STATUS_STYLES.get(value or "", ""))
 
 
+def table(*columns: str, no_wrap: tuple[str, ...] = ()) -> Table:
+    """The CLI's table: no borders, bold headers; ``no_wrap`` columns (ids) never wrap."""
+    from rich.table import Table
+
+    shown = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        shown.add_column(column, no_wrap=column in no_wrap)
+    return shown
+
+
 def add_row(table: Table, *cells: str | Text) -> None:
     """A table row whose text cells are shown as they are: the API's names, paths and
     descriptions are data, never Rich markup (a session named ``[/]`` must not crash)."""

@@ -11,7 +11,7 @@ import typer
 
 from controlroom_cli import render
 from controlroom_cli.errors import ExitCode, UsageProblem
-from controlroom_cli.options import Json, Profile, RunId, Timeout, connect, run_id
+from controlroom_cli.options import Cursor, Json, Profile, RunId, Timeout, connect, run_id
 from controlroom_cli.waiting import summary
 
 STATUSES = ("queued", "dispatched", "running", "completed", "failed", "cancelled")
@@ -153,12 +153,7 @@ def runs(
         ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200, metavar="N", help="Runs per page.")] = 20,
-    cursor: Annotated[
-        str | None,
-        typer.Option(
-            metavar="CURSOR", help="The next cursor a previous page printed.", show_default=False
-        ),
-    ] = None,
+    cursor: Cursor = None,
     json_out: Json = False,
     profile: Profile = None,
 ) -> None:
@@ -186,14 +181,12 @@ def runs(
 
 
 def runs_table(items: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
     if not items:
         render.note("no runs")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run", "status", "job type", "lane", "created", "took", "exit"):
-        table.add_column(column, no_wrap=column == "run")
+    table = render.table(
+        "run", "status", "job type", "lane", "created", "took", "exit", no_wrap=("run",)
+    )
     for view in items:
         code = view.get("exit_code")
         render.add_row(

@@ -7,21 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from controlroom_cli import render
-from controlroom_cli.options import Json, Profile, connect
+from controlroom_cli.options import Cursor, Json, Limit, Profile, connect
 
 app = typer.Typer(
     help="Sessions group runs: list them (no subcommand), or show one.",
     invoke_without_command=True,
     rich_markup_mode=None,
 )
-
-Limit = Annotated[int, typer.Option(min=1, max=200, metavar="N", help="Per page.")]
-Cursor = Annotated[
-    str | None,
-    typer.Option(
-        metavar="CURSOR", help="The next cursor a previous page printed.", show_default=False
-    ),
-]
 
 
 @app.callback()
@@ -44,11 +36,7 @@ def sessions(
     if not items:
         render.note("no sessions")
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("session", "name", "status", "runs", "created"):
-        table.add_column(column, no_wrap=column == "session")
+    table = render.table("session", "name", "status", "runs", "created", no_wrap=("session",))
     for item in items:
         render.add_row(
             table,

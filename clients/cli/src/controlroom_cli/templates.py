@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from controlroom_cli import render
-from controlroom_cli.options import Inputs, Json, Profile, Timeout, connect
+from controlroom_cli.options import Cursor, Inputs, Json, Limit, Profile, Timeout, connect
 
 app = typer.Typer(
     help="Job templates: list them, run one.", no_args_is_help=True, rich_markup_mode=None
@@ -16,13 +16,8 @@ app = typer.Typer(
 
 @app.command("list")
 def list_templates(
-    limit: Annotated[int, typer.Option(min=1, max=200, metavar="N", help="Per page.")] = 50,
-    cursor: Annotated[
-        str | None,
-        typer.Option(
-            metavar="CURSOR", help="The next cursor a previous page printed.", show_default=False
-        ),
-    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
     json_out: Json = False,
     profile: Profile = None,
 ) -> None:
@@ -36,11 +31,7 @@ def list_templates(
     if not items:
         render.note("no templates")
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("name", "version", "job type", "inputs", "description"):
-        table.add_column(column)
+    table = render.table("name", "version", "job type", "inputs", "description")
     for item in items:
         job = item.get("job") or {}
         inputs = ", ".join(sorted((job.get("spec") or {}).get("inputs") or {})) or "-"
