@@ -20,7 +20,7 @@ from controlroom_contracts.api import JobRequest
 from controlroom_contracts.base import utc_now
 from controlroom_contracts.events import JobSubmitted, RunCompleted, RunStarted
 from controlroom_devstack.tap import EventTap
-from controlroom_devstack.waiting import eventually
+from controlroom_devstack.waiting import eventually, until
 from controlroom_gateway import ui
 from controlroom_gateway.read_model import history_store, projection
 from controlroom_gateway.runs import run_feed
@@ -93,7 +93,7 @@ async def test_the_feed_sends_ready_then_each_change_as_the_runs_current_view(
         theirs = await submit(globex)
         async with following(api, FEED) as feed:
             assert feed.status_code == 200
-            await eventually(lambda: _async(feed.types == ["ready"]), what="ready")
+            await until(lambda: feed.types == ["ready"], what="ready")
             started = RunStarted(
                 tenant_id="acme",
                 run_id=UUID(run_id),
@@ -104,9 +104,9 @@ async def test_the_feed_sends_ready_then_each_change_as_the_runs_current_view(
             )
             await event_tap.publish(started.subject, started.model_dump_json().encode())
             await complete(event_tap, theirs, tenant="globex")
-            await eventually(lambda: _async(len(feed.types) == 2), what="the start in the feed")
+            await until(lambda: len(feed.types) == 2, what="the start in the feed")
             await complete(event_tap, run_id)
-            await eventually(lambda: _async(len(feed.types) == 3), what="the end in the feed")
+            await until(lambda: len(feed.types) == 3, what="the end in the feed")
             assert feed.types == ["ready", "run", "run"]
             views = [json.loads(data) for data in feed.data[1:]]
             # Woken by the commit, not the poll (an hour here); globex's run never shows.
@@ -120,20 +120,16 @@ async def test_the_feed_sends_ready_then_each_change_as_the_runs_current_view(
         # Resumed: from the ready position, both changes again (as the run's view now);
         # from the last one, only ready.
         async with following(api, FEED, headers={"Last-Event-ID": str(ready_at)}) as resumed:
-            await eventually(lambda: _async(len(resumed.types) == 2), what="the replay")
+            await until(lambda: len(resumed.types) == 2, what="the replay")
             assert resumed.events == [(ready_at, "ready"), (ended_at, "run")]
         async with following(api, FEED, headers={"Last-Event-ID": str(ended_at)}) as caught_up:
-            await eventually(lambda: _async(caught_up.types == ["ready"]), what="ready")
+            await until(lambda: caught_up.types == ["ready"], what="ready")
             assert caught_up.events[0][0] == ended_at
         # A position this database never reached (it was restored): from the latest change.
         beyond = {"Last-Event-ID": str(ended_at + 1_000_000)}
         async with following(api, FEED, headers=beyond) as restored:
-            await eventually(lambda: _async(restored.types == ["ready"]), what="ready")
+            await until(lambda: restored.types == ["ready"], what="ready")
             assert restored.events[0][0] == ended_at
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 async def test_the_feed_refuses_a_position_it_never_sent_and_a_missing_token(
